@@ -1,0 +1,39 @@
+"""gradhess: proper scoring rules as gradient-boosting objectives.
+
+Analytic gradients and Hessians on raw margins, with explicit Hessian
+strategies (:mod:`gradhess.hessians`), for hard and soft labels and per-row or
+per-cell weights.
+
+>>> import gradhess
+>>> sorted(gradhess.OBJECTIVES)
+['binary_brier', 'binary_cross_entropy', 'brier', 'cross_entropy']
+"""
+
+from . import hessians
+from .objectives import (
+    OBJECTIVES,
+    BinaryBrier,
+    BinaryCrossEntropy,
+    BinaryObjective,
+    Brier,
+    Objective,
+    SoftmaxCrossEntropy,
+    SoftmaxObjective,
+    get,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OBJECTIVES",
+    "BinaryBrier",
+    "BinaryCrossEntropy",
+    "BinaryObjective",
+    "Brier",
+    "Objective",
+    "SoftmaxCrossEntropy",
+    "SoftmaxObjective",
+    "get",
+    "hessians",
+    "__version__",
+]

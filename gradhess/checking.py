@@ -1,0 +1,240 @@
+"""Derivative checks by finite differences, shared by the tests and ``gradhess check``.
+
+Everything here uses only an objective's public methods (``loss``,
+``gradient_hessian``, ``predict_proba``), so it verifies any class with that
+method set, not only the registered ones:
+
+* the gradient against 4th-order central differences of ``loss``, one class
+  column at a time;
+* ``"exact"`` against central differences of the gradient;
+* ``"gauss_newton"`` and ``"majorizer"`` against the Hessian matrix of
+  ``z' -> loss(y=predict_proba(z), z')`` at ``z' = z``, obtained by central
+  differences of its gradient: for a proper score the term dropped by
+  Gauss-Newton vanishes when the labels equal the predictions, so this matrix
+  *is* the Gauss-Newton matrix; its diagonal and its absolute row sums are what
+  the two strategies return.  The checks use row weights, which keep the
+  registered scores proper;
+* ``"clip"`` against ``max(exact, CLIP_FLOOR * row weight)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import hessians
+
+#: Finite-difference step on the margins.
+FD_STEP = 1e-3
+#: A check passes when the error (see :func:`relative_error`) is at most this.
+FD_TOLERANCE = 1e-5
+#: Absolute floor of :func:`relative_error` for finite differences, as a
+#: fraction of the row's weight: central differences of a loss of size ``|L|``
+#: carry an absolute error near ``eps |L| / h``, which no relative test can beat
+#: on entries that are close to zero.
+FD_ROW_FLOOR = 1e-3
+
+
+def relative_error(actual, expected, row_scale, tau: float) -> float:
+    """``max |a - e| / (|e| + tau * row_scale)`` over all entries.
+
+    ``row_scale`` is the natural size of a row's values (its mean weight); the
+    floor ``tau * row_scale`` keeps entries that are zero up to rounding from
+    dividing by zero.  ``tiny`` of the dtype is added for rows of weight zero.
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    scale = np.asarray(row_scale, dtype=np.float64)
+    if a.ndim == 2 and scale.ndim == 1:
+        scale = scale[:, None]
+    if a.size == 0:
+        return 0.0
+    denom = np.abs(e) + tau * scale + np.finfo(np.asarray(actual).dtype).tiny
+    return float(np.max(np.abs(a - e) / denom))
+
+
+def central_difference(f: Callable[[np.ndarray], np.ndarray], z: np.ndarray, column: int | None,
+                       h: float = FD_STEP) -> np.ndarray:
+    """4th-order central difference of ``f`` w.r.t. ``z[:, column]`` (or ``z`` if 1-D).
+
+    ``(f(z - 2h) - 8 f(z - h) + 8 f(z + h) - f(z + 2h)) / (12 h)``, all rows at once
+    (rows are independent).
+    """
+    def shifted(step):
+        zz = z.copy()
+        if column is None:
+            zz += step
+        else:
+            zz[:, column] += step
+        return np.asarray(f(zz), dtype=np.float64)
+
+    return (shifted(-2 * h) - 8 * shifted(-h) + 8 * shifted(h) - shifted(2 * h)) / (12 * h)
+
+
+def _columns(z: np.ndarray):
+    return [None] if z.ndim == 1 else range(z.shape[1])
+
+
+def fd_gradient(obj, y, z, w) -> np.ndarray:
+    """Central differences of ``obj.loss`` (one column at a time)."""
+    if z.ndim == 1:
+        return central_difference(lambda zz: obj.loss(y, zz, w), z, None)
+    return np.stack([central_difference(lambda zz: obj.loss(y, zz, w), z, c)
+                     for c in _columns(z)], axis=1)
+
+
+def fd_hessian_matrix(obj, y, z, w) -> np.ndarray:
+    """Central differences of ``obj``'s gradient: ``(n, K, K)``, or ``(n,)`` for binary."""
+    def grad(zz):
+        return obj.gradient_hessian(y, zz, w)[0]
+
+    if z.ndim == 1:
+        return central_difference(grad, z, None)
+    cols = [central_difference(grad, z, c) for c in _columns(z)]
+    return np.stack(cols, axis=2)  # [i, l, m] = d g_l / d z_m
+
+
+def _diag(m: np.ndarray) -> np.ndarray:
+    return m if m.ndim == 1 else np.diagonal(m, axis1=1, axis2=2).copy()
+
+
+def _abs_row_sums(m: np.ndarray) -> np.ndarray:
+    return np.abs(m) if m.ndim == 1 else np.abs(m).sum(axis=2)
+
+
+def expected_hessian(factory, strategy: str, y, z, w) -> np.ndarray:
+    """What ``strategy`` should return, by finite differences (see the module docstring)."""
+    obj = factory(strategy)
+    scale = float(getattr(obj, "hessian_scale", 1.0))
+    if strategy in ("exact", "clip"):
+        h = _diag(fd_hessian_matrix(obj, y, z, w))
+        if strategy == "clip":
+            floor = getattr(obj, "clip_floor", hessians.CLIP_FLOOR)
+            rw = _row_weight(w, z)
+            h = np.maximum(h, floor * (rw if h.ndim == 1 else rw[:, None]))
+    elif strategy in ("gauss_newton", "majorizer"):
+        p = np.asarray(obj.predict_proba(z), dtype=np.float64)
+        gn = fd_hessian_matrix(obj, p, z, w)
+        # The Gauss-Newton matrix is symmetric; average out finite-difference noise.
+        if gn.ndim == 3:
+            gn = 0.5 * (gn + gn.transpose(0, 2, 1))
+        h = _diag(gn) if strategy == "gauss_newton" else _abs_row_sums(gn)
+    else:
+        raise ValueError(f"no finite-difference check for hessian strategy {strategy!r}")
+    return h * scale
+
+
+def _row_weight(w, z) -> np.ndarray:
+    n = z.shape[0]
+    if w is None:
+        return np.ones(n)
+    w = np.asarray(w, dtype=np.float64)
+    return w if w.ndim == 1 else w.mean(axis=1)
+
+
+def random_margins(rng: np.random.Generator, n: int, k: int | None) -> np.ndarray:
+    """Margins mixing moderate rows and extreme rows (near +-1e3, some near ties)."""
+    shape = (n,) if k is None else (n, k)
+    z = rng.normal(size=shape) * 3.0
+    q = n // 4
+    z[q:2 * q] *= 10.0
+    sign = rng.choice([-1.0, 1.0], size=z[3 * q:].shape)
+    z[3 * q:] = sign * 1e3 + rng.normal(size=z[3 * q:].shape) * 2.0
+    return z
+
+
+def random_labels(rng: np.random.Generator, n: int, k: int | None, kind: str) -> np.ndarray:
+    """``hard``: class indices (or {0, 1}); ``soft``: probability rows with exact zeros."""
+    if k is None:
+        if kind == "hard":
+            return rng.integers(0, 2, size=n).astype(np.float64)
+        y = rng.uniform(size=n)
+        y[rng.uniform(size=n) < 0.2] = 0.0
+        y[rng.uniform(size=n) < 0.2] = 1.0
+        return y
+    if kind == "hard":
+        return rng.integers(0, k, size=n)
+    y = rng.dirichlet(np.full(k, 0.5), size=n)
+    y[rng.uniform(size=(n, k)) < 0.3] = 0.0
+    y[np.arange(n), rng.integers(0, k, size=n)] += 1e-3  # no all-zero rows
+    y[: n // 8] = np.eye(k)[rng.integers(0, k, size=n // 8)]  # some one-hot rows
+    return y / y.sum(axis=1, keepdims=True)
+
+
+def random_weights(rng: np.random.Generator, n: int, k: int | None, kind: str | None):
+    """``None``, ``"row"`` (n,) or ``"cell"`` (n, K) weights, a few of them zero."""
+    if kind is None:
+        return None
+    shape = (n,) if kind == "row" or k is None else (n, k)
+    w = rng.uniform(0.5, 2.0, size=shape)
+    w[rng.uniform(size=shape) < 0.05] = 0.0
+    return w
+
+
+@dataclass
+class CheckResult:
+    """One row of the ``gradhess check`` table."""
+
+    objective: str
+    strategy: str
+    gradient_error: float
+    hessian_error: float
+    negative_fraction: float
+    promises_nonnegative: bool
+
+    @property
+    def passed(self) -> bool:
+        ok = self.gradient_error <= FD_TOLERANCE and self.hessian_error <= FD_TOLERANCE
+        if self.promises_nonnegative and self.negative_fraction > 0:
+            ok = False
+        return ok
+
+
+def check_objective(name: str, factory: Callable[[str], object], strategies, *, is_multiclass: bool,
+                    n_rows: int = 200, classes=(3, 10), seed: int = 0) -> list[CheckResult]:
+    """Check ``factory(strategy)`` for each strategy on random float64 inputs.
+
+    Hard and soft labels, row weights, margins up to +-1e3, every K in
+    ``classes`` (one binary problem when ``is_multiclass`` is false).  Errors are
+    the maxima over all problems.
+    """
+    rng = np.random.default_rng(seed)
+    problems = []
+    for k in (classes if is_multiclass else [None]):
+        for kind in ("hard", "soft"):
+            z = random_margins(rng, n_rows, k)
+            y = random_labels(rng, n_rows, k, kind)
+            w = random_weights(rng, n_rows, k, "row")
+            problems.append((y, z, w))
+    results = []
+    for strategy in strategies:
+        obj = factory(strategy)
+        g_err = h_err = 0.0
+        negative = total = 0
+        for y, z, w in problems:
+            scale = _row_weight(w, z)
+            g, h = obj.gradient_hessian(y, z, w)
+            g_err = max(g_err, relative_error(g, fd_gradient(obj, y, z, w), scale, FD_ROW_FLOOR))
+            expected = expected_hessian(factory, strategy, y, z, w)
+            h_err = max(h_err, relative_error(h, expected, scale, FD_ROW_FLOOR))
+            negative += int((np.asarray(h) < 0).sum())
+            total += np.asarray(h).size
+        results.append(CheckResult(name, strategy, g_err, h_err, negative / max(total, 1),
+                                   strategy in hessians.NONNEGATIVE))
+    return results
+
+
+def format_table(results: list[CheckResult]) -> str:
+    """A Markdown table of check results."""
+    lines = [
+        "| objective | hessian | gradient rel. error | hessian rel. error | negative hessian | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.objective} | {r.strategy} | {r.gradient_error:.2e} | {r.hessian_error:.2e} "
+            f"| {100 * r.negative_fraction:.1f}% | {'ok' if r.passed else 'FAIL'} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""Objectives and their registry.
+
+Adding an objective takes one kernel (in :mod:`gradhess.kernels.reference`),
+one class (here, in the module of its family) and one line in ``OBJECTIVES``.
+"""
+
+from __future__ import annotations
+
+from ._base import BinaryObjective, Objective, SoftmaxObjective
+from .brier import BinaryBrier, Brier
+from .cross_entropy import BinaryCrossEntropy, SoftmaxCrossEntropy
+
+#: Every objective, by registry name.  Tests, the CLI and the docs iterate over it.
+OBJECTIVES: dict[str, type[Objective]] = {
+    "cross_entropy": SoftmaxCrossEntropy,
+    "brier": Brier,
+    "binary_cross_entropy": BinaryCrossEntropy,
+    "binary_brier": BinaryBrier,
+}
+
+
+def get(name: str, **params) -> Objective:
+    """Create the objective registered as ``name`` with keyword ``params``.
+
+    >>> get("brier", hessian="majorizer")
+    Brier(hessian='majorizer', hessian_scale=1.0)
+    """
+    try:
+        cls = OBJECTIVES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown objective {name!r}; registered: {', '.join(sorted(OBJECTIVES))}"
+        ) from None
+    return cls(**params)
+
+
+__all__ = [
+    "OBJECTIVES",
+    "BinaryBrier",
+    "BinaryCrossEntropy",
+    "BinaryObjective",
+    "Brier",
+    "Objective",
+    "SoftmaxCrossEntropy",
+    "SoftmaxObjective",
+    "get",
+]

@@ -1,0 +1,244 @@
+"""The method set every gradhess objective shares.
+
+An objective is a thin class around its kernels (see :mod:`gradhess.kernels`):
+it validates inputs once, converts them to float64, calls the kernel, applies
+the Hessian strategy (:mod:`gradhess.hessians`) and hands results back in the
+caller's dtype, in the caller's out arrays when given.  It knows nothing of
+boosting engines.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from .. import _validation as v
+from .. import hessians
+from ..kernels import reference
+
+
+def _emit(result: np.ndarray, out: np.ndarray | None, name: str, like: np.ndarray) -> np.ndarray:
+    """Cast a float64 kernel result to ``like``'s dtype, into ``out`` when given."""
+    if out is None:
+        return result.astype(like.dtype, copy=False)
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array; got {type(out).__name__}")
+    if out.shape != like.shape or out.dtype != like.dtype:
+        raise ValueError(
+            f"{name} must have the shape and dtype of raw, {like.shape} {like.dtype}; "
+            f"got {out.shape} {out.dtype}"
+        )
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    out[...] = result
+    return out
+
+
+def check_label_smoothing(label_smoothing) -> float:
+    """Validate ``label_smoothing``: a real number in [0, 1)."""
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise ValueError(
+            f"label_smoothing must be a number in [0, 1); got {label_smoothing!r} of type "
+            f"{type(label_smoothing).__name__}"
+        )
+    value = float(label_smoothing)
+    if not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise ValueError(f"label_smoothing must be in [0, 1); got {value!r}")
+    return value
+
+
+class Objective:
+    """Base class: a loss on raw margins with its gradient and Hessian strategies.
+
+    Subclasses set the class attributes below and their kernels; the link
+    (softmax or sigmoid) comes from :class:`SoftmaxObjective` or
+    :class:`BinaryObjective`.
+    """
+
+    #: Registry name.
+    name: ClassVar[str] = ""
+    #: True for softmax objectives (margins ``(n, K)``), False for sigmoid ones (``(n,)``).
+    is_multiclass: ClassVar[bool]
+    #: The strategy used when ``hessian`` is not given.
+    default_hessian: ClassVar[str]
+    #: The strategies this objective accepts.
+    hessian_strategies: ClassVar[tuple[str, ...]] = hessians.STRATEGIES
+
+    # Kernels (float64 in, float64 out, no validation), set by each subclass.
+    _loss_kernel: ClassVar[Callable[..., np.ndarray]]
+    _gradient_hessian_kernel: ClassVar[Callable[..., tuple[np.ndarray, np.ndarray]]]
+    _init_raw_kernel: ClassVar[Callable[..., Any]]
+
+    def __init__(self, *, hessian: str | None = None, hessian_scale: float = 1.0):
+        self.hessian = hessians.check_strategy(
+            self.default_hessian if hessian is None else hessian, self.hessian_strategies
+        )
+        self.hessian_scale = hessians.check_scale(hessian_scale)
+
+    # ------------------------------------------------------------------ params
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as resolved (``hessian`` is never ``None`` here)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={val!r}" for k, val in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(self.get_params().items()))))
+
+    # ------------------------------------------------------------- interface
+    def _prepare(self, y, raw, sample_weight):
+        """Validate; return ``(y, z, w, raw)``: float64 labels, margins, weights, checked raw."""
+        raise NotImplementedError
+
+    def _transform_labels(self, y: np.ndarray) -> np.ndarray:
+        """Hook for label transforms such as smoothing; identity by default."""
+        return y
+
+    def _row_weight(self, w: np.ndarray) -> np.ndarray:
+        """Mean weight of each row, broadcastable against the Hessian."""
+        raise NotImplementedError
+
+    def loss(self, y, raw, sample_weight=None) -> np.ndarray:
+        """Per-row loss, shape ``(n,)``, in the dtype of ``raw``."""
+        y64, z, w, raw = self._prepare(y, raw, sample_weight)
+        return self._loss_kernel(y64, z, w).astype(raw.dtype, copy=False)
+
+    def gradient_hessian(
+        self,
+        y,
+        raw,
+        sample_weight=None,
+        gradient_out: np.ndarray | None = None,
+        hessian_out: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient and Hessian diagonal (by ``self.hessian``) w.r.t. the margins.
+
+        Both have the shape and dtype of ``raw``; when ``gradient_out`` /
+        ``hessian_out`` are given they are filled in place and returned.
+        """
+        y64, z, w, raw = self._prepare(y, raw, sample_weight)
+        g, h = self._gradient_hessian_kernel(y64, z, w, hessians.kernel_strategy(self.hessian))
+        h = hessians.finalize(h, self.hessian, self.hessian_scale, self._row_weight(w))
+        return _emit(g, gradient_out, "gradient_out", raw), _emit(h, hessian_out, "hessian_out", raw)
+
+
+class SoftmaxObjective(Objective):
+    """Objectives on a softmax link: margins ``(n, K)``, K >= 2.
+
+    Labels are ``(n,)`` integer class indices or an ``(n, K)`` matrix of
+    probability rows; weights are ``(n,)`` per row or ``(n, K)`` per cell.
+    """
+
+    is_multiclass = True
+
+    def _prepare(self, y, raw, sample_weight):
+        raw = v.check_raw(raw, multiclass=True)
+        n, k = raw.shape
+        y64 = self._transform_labels(v.check_softmax_labels(y, n, k))
+        w = v.check_sample_weight(sample_weight, n, k)
+        if w is None:
+            w = np.ones((n, 1))
+        return y64, raw.astype(np.float64), w, raw
+
+    def _row_weight(self, w):
+        return w.mean(axis=1, keepdims=True)
+
+    def predict_proba(self, raw) -> np.ndarray:
+        """Class probabilities ``softmax(raw)``, shape ``(n, K)``, rows summing to 1."""
+        raw = v.check_raw(raw, multiclass=True)
+        return reference.softmax(raw.astype(np.float64)).astype(raw.dtype, copy=False)
+
+    def init_raw(self, y, sample_weight=None, *, n_classes: int | None = None) -> np.ndarray:
+        """The constant margins ``(K,)`` (float64) that minimise the weighted loss.
+
+        ``K`` comes from the label matrix, or from ``n_classes`` (default:
+        ``max(y) + 1``) for class indices.  A class that carries no label mass
+        would need a margin of ``-inf``; its probability is floored at
+        ``gradhess.kernels.reference.INIT_PROBA_FLOOR`` (1e-12) instead.
+        """
+        arr = np.asarray(y)
+        if arr.ndim == 2:
+            k = arr.shape[1]
+            if n_classes is not None and n_classes != k:
+                raise ValueError(f"n_classes={n_classes} but y has {k} columns (shape {arr.shape})")
+        elif arr.ndim == 1:
+            if n_classes is None:
+                if arr.size == 0:
+                    raise ValueError("y is empty: cannot compute an intercept from 0 rows")
+                numeric = v.as_numeric("y", arr)
+                v.check_finite("y", numeric)
+                n_classes = int(numeric.max()) + 1
+            k = n_classes
+        else:
+            raise ValueError(
+                f"y must be (n_samples,) class indices or an (n_samples, n_classes) "
+                f"probability matrix; got shape {arr.shape}"
+            )
+        if k < 2:
+            raise ValueError(f"a softmax objective needs K >= 2 classes; got K = {k}")
+        n = arr.shape[0]
+        y64 = self._transform_labels(v.check_softmax_labels(arr, n, k))
+        w = v.check_sample_weight(sample_weight, n, k)
+        if w is None:
+            w = np.ones((n, 1))
+        if not (np.broadcast_to(w, y64.shape).sum() > 0):
+            raise ValueError(
+                f"cannot compute an intercept: the total weight of the {n} rows is zero"
+            )
+        return self._init_raw_kernel(y64, w)
+
+
+class BinaryObjective(Objective):
+    """Objectives on a sigmoid link: one margin per row, ``(n,)``.
+
+    Labels are ``(n,)`` values in [0, 1] (hard {0, 1} or soft); weights are
+    ``(n,)`` per row.
+    """
+
+    is_multiclass = False
+
+    def _prepare(self, y, raw, sample_weight):
+        raw = v.check_raw(raw, multiclass=False)
+        (n,) = raw.shape
+        y64 = self._transform_labels(v.check_binary_labels(y, n))
+        w = v.check_sample_weight(sample_weight, n, None)
+        if w is None:
+            w = np.ones(n)
+        return y64, raw.astype(np.float64), w, raw
+
+    def _row_weight(self, w):
+        return w
+
+    def predict_proba(self, raw) -> np.ndarray:
+        """Probabilities of the positive class ``sigmoid(raw)``, shape ``(n,)``."""
+        raw = v.check_raw(raw, multiclass=False)
+        return reference.sigmoid(raw.astype(np.float64)).astype(raw.dtype, copy=False)
+
+    def init_raw(self, y, sample_weight=None) -> float:
+        """The constant margin (a float) that minimises the weighted loss: the logit of the
+        weighted mean label, its probability clipped to ``[1e-12, 1 - 1e-12]``."""
+        arr = np.asarray(y)
+        n = arr.shape[0] if arr.ndim else 0
+        y64 = self._transform_labels(v.check_binary_labels(arr, n))
+        w = v.check_sample_weight(sample_weight, n, None)
+        if w is None:
+            w = np.ones(n)
+        if not (w.sum() > 0):
+            raise ValueError(
+                f"cannot compute an intercept: the total weight of the {n} rows is zero"
+            )
+        return self._init_raw_kernel(y64, w)

@@ -1,0 +1,132 @@
+"""An independent oracle: each loss written in jax.numpy from its definition.
+
+Nothing here imports gradhess.  Gradients come from ``jax.grad``, the exact
+Hessian diagonal from ``jax.hessian``, and the Gauss-Newton matrix from
+``jax.jacobian`` of the link and ``jax.hessian`` of the score in probability
+space: ``G = J^T D J`` with ``D`` the score's curvature at ``y = p``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+# Each entry: (link, score S(y, q, w) for one row, label transform (y, K, params) -> y).
+def _smooth(y, k, params):
+    a = params.get("label_smoothing", 0.0)
+    return (1.0 - a) * y + a / k
+
+
+def _identity(y, k, params):
+    return y
+
+
+SCORES = {
+    "cross_entropy": ("softmax", lambda y, q, w: -jnp.sum(jnp.where(y * w != 0, w * y * jnp.log(q), 0.0)), _smooth),
+    "brier": ("softmax", lambda y, q, w: jnp.sum(w * (q - y) ** 2), _identity),
+    "binary_cross_entropy": ("sigmoid", lambda y, q, w: -w * (jnp.where(y != 0, y * jnp.log(q), 0.0) + jnp.where(y != 1, (1 - y) * jnp.log1p(-q), 0.0)), _smooth),
+    "binary_brier": ("sigmoid", lambda y, q, w: w * (q - y) ** 2, _identity),
+}
+
+
+def _row_loss_fn(name):
+    """The loss of one row as a function of its margins, written stably."""
+    link, _, _ = SCORES[name]
+    if name == "cross_entropy":
+        return lambda z, y, w: -jnp.sum(w * y * jax.nn.log_softmax(z))
+    if name == "brier":
+        return lambda z, y, w: jnp.sum(w * (jax.nn.softmax(z) - y) ** 2)
+    if name == "binary_cross_entropy":
+        return lambda z, y, w: -w * (y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
+    return lambda z, y, w: w * (jax.nn.sigmoid(z) - y) ** 2
+
+
+@partial(jax.jit, static_argnums=0)
+def _softmax_oracle(name, z, y, w):
+    loss_fn = _row_loss_fn(name)
+    score = SCORES[name][1]
+
+    def row(z, y, w):
+        loss = loss_fn(z, y, w)
+        grad = jax.grad(loss_fn)(z, y, w)
+        hess = jnp.diag(jax.hessian(loss_fn)(z, y, w))
+        p = jax.nn.softmax(z)
+        jac = jax.jacobian(jax.nn.softmax)(z)
+        d = jax.hessian(lambda q: score(jax.lax.stop_gradient(p), q, w))(p)
+        # A probability that underflowed to 0 contributes 0 (its Jacobian row is 0);
+        # mask it so that an infinite curvature 1/p does not turn that 0 into NaN.
+        pos = p > 0
+        d = jnp.where(pos[:, None] & pos[None, :], d, 0.0)
+        gn = jac.T @ d @ jac
+        return loss, grad, hess, gn
+
+    return jax.vmap(row)(z, y, w)
+
+
+@partial(jax.jit, static_argnums=0)
+def _sigmoid_oracle(name, z, y, w):
+    loss_fn = _row_loss_fn(name)
+    score = SCORES[name][1]
+
+    def row(z, y, w):
+        loss = loss_fn(z, y, w)
+        grad = jax.grad(loss_fn)(z, y, w)
+        hess = jax.hessian(loss_fn)(z, y, w)
+        p = jax.nn.sigmoid(z)
+        jac = jax.grad(jax.nn.sigmoid)(z)
+        d = jax.hessian(lambda q: score(jax.lax.stop_gradient(p), q, w))(p)
+        d = jnp.where((p > 0) & (p < 1), d, 0.0)
+        gn = jac * d * jac
+        return loss, grad, hess, gn
+
+    return jax.vmap(row)(z, y, w)
+
+
+def oracle(name, y, z, w, params=None):
+    """Loss, gradient, exact Hessian diagonal and Gauss-Newton matrix, in float64.
+
+    ``y``: (n, K) probability rows or (n,) binary labels; ``w``: (n,), (n, K) or None.
+    Returns numpy arrays: loss (n,), grad, hess_diag, gn (n, K, K) — or (n,) for binary.
+    """
+    params = params or {}
+    link, _, transform = SCORES[name]
+    z = np.asarray(z, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n = z.shape[0]
+    if link == "softmax":
+        k = z.shape[1]
+        w = np.ones((n, k)) if w is None else np.broadcast_to(
+            np.asarray(w, np.float64).reshape(n, -1), (n, k)
+        )
+        y = transform(y, k, params)
+        out = _softmax_oracle(name, jnp.asarray(z), jnp.asarray(y), jnp.asarray(w))
+    else:
+        w = np.ones(n) if w is None else np.asarray(w, np.float64)
+        y = transform(y, 2, params)
+        out = _sigmoid_oracle(name, jnp.asarray(z), jnp.asarray(y), jnp.asarray(w))
+    return tuple(np.asarray(a) for a in out)
+
+
+def strategy_hessian(name, strategy, y, z, w, params=None, clip_floor=1e-6):
+    """The Hessian a strategy should return, from the oracle."""
+    _, _, hess, gn = oracle(name, y, z, w, params)
+    z = np.asarray(z)
+    if gn.ndim == 1:  # binary: 1x1 matrices
+        gn_diag = maj = gn
+        wbar = np.ones(z.shape[0]) if w is None else np.asarray(w, np.float64)
+    else:
+        gn_diag = np.diagonal(gn, axis1=1, axis2=2)
+        maj = np.abs(gn).sum(axis=2)
+        wbar = (np.ones((z.shape[0], 1)) if w is None
+                else np.asarray(w, np.float64).reshape(z.shape[0], -1).mean(axis=1, keepdims=True))
+    return {
+        "exact": hess,
+        "gauss_newton": gn_diag,
+        "majorizer": maj,
+        "clip": np.maximum(hess, clip_floor * wbar),
+    }[strategy]
