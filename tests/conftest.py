@@ -1,0 +1,67 @@
+"""Shared problem generation for the registry-driven tests."""
+
+from __future__ import annotations
+
+import functools
+import zlib
+
+import numpy as np
+import pytest
+
+import gradhess
+from gradhess import checking
+
+SOFTMAX = [n for n, c in gradhess.OBJECTIVES.items() if c.is_multiclass]
+BINARY = [n for n, c in gradhess.OBJECTIVES.items() if not c.is_multiclass]
+ALL = list(gradhess.OBJECTIVES)
+DTYPES = [np.float32, np.float64]
+KS = [2, 3, 10, 200]
+
+
+def rows_for(k):
+    """Fewer rows for large K keeps (n, K, K) oracle tensors small."""
+    return 64 if k is None or k <= 10 else 24
+
+
+@functools.lru_cache(maxsize=None)
+def problem(name, labels, weights, k, dtype_name, seed=0):
+    """A random problem ``(y, z, w)`` in the given dtype, deterministic per key.
+
+    ``z`` mixes moderate and extreme (+-1e3) margins; ``labels`` is "hard" or
+    "soft" (with exact zeros and one-hot rows); ``weights`` is None, "row" or "cell".
+    """
+    key = f"{name}|{labels}|{weights}|{k}|{dtype_name}|{seed}".encode()
+    rng = np.random.default_rng(zlib.crc32(key))
+    n = rows_for(k)
+    dtype = np.dtype(dtype_name)
+    z = checking.random_margins(rng, n, k).astype(dtype)
+    y = checking.random_labels(rng, n, k, labels)
+    if labels == "soft":
+        y = y.astype(dtype)
+    w = checking.random_weights(rng, n, k, weights)
+    if w is not None:
+        w = w.astype(dtype)
+    for a in (y, z, w):
+        if a is not None:
+            a.flags.writeable = False  # inputs must never be written to
+    return y, z, w
+
+
+def row_scale(w, n):
+    if w is None:
+        return np.ones(n)
+    w = np.asarray(w, dtype=np.float64)
+    return w if w.ndim == 1 else w.mean(axis=1)
+
+
+def dense_labels(y, k):
+    """Class indices -> one-hot rows (for the oracle); matrices pass through."""
+    y = np.asarray(y)
+    if k is not None and y.ndim == 1:
+        return np.eye(k)[y]
+    return y
+
+
+@pytest.fixture(params=[0, 1])
+def seed(request):
+    return request.param

@@ -1,0 +1,96 @@
+"""Every objective x strategy x labels x weights x K x dtype against finite differences.
+
+4th-order central differences (gradhess.checking) of ``loss`` give the
+gradient and of the gradient give the Hessian matrix, one class column at a
+time, computed in float64 on the same (possibly float32) inputs.  The
+Gauss-Newton and majorizer strategies are checked against the Hessian matrix
+of ``loss(y=predict_proba(z), .)``, which is the Gauss-Newton matrix for these
+proper scores (see gradhess.checking and ``has_fd_gauss_newton``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import gradhess
+from gradhess import checking, hessians
+
+from conftest import BINARY, DTYPES, KS, SOFTMAX, problem, row_scale
+
+
+def cases():
+    for name in SOFTMAX:
+        for k in KS:
+            for labels in ("hard", "soft"):
+                for weights in ("row", "cell"):
+                    for dtype in DTYPES:
+                        yield name, labels, weights, k, np.dtype(dtype).name
+    for name in BINARY:
+        for labels in ("hard", "soft"):
+            for weights in (None, "row"):
+                for dtype in DTYPES:
+                    yield name, labels, weights, None, np.dtype(dtype).name
+
+
+def case_id(c):
+    name, labels, weights, k, dtype = c
+    return f"{name}-{labels}-{weights}-K{k}-{dtype}"
+
+
+CASES = list(cases())
+
+
+def as64(a):
+    return None if a is None else np.asarray(a, dtype=np.float64)
+
+
+def has_fd_gauss_newton(name, weights):
+    """Whether the Hessian of loss(y=p, .) is the Gauss-Newton matrix.
+
+    True when the expected gradient of the score in probability space
+    vanishes at y = p: for both Brier scores with any weights, and for the
+    log score with row weights.  Cell-weighted cross-entropy is not proper,
+    so its Gauss-Newton strategies are covered by the JAX oracle only.
+    """
+    return not (name == "cross_entropy" and weights == "cell")
+
+
+HESSIAN_CASES = [(c, s) for c in CASES for s in hessians.STRATEGIES
+                 if s in ("exact", "clip") or has_fd_gauss_newton(c[0], c[2])]
+
+
+@functools.lru_cache(maxsize=None)
+def fd_reference(case, strategy):
+    name, labels, weights, k, dtype = case
+    y, z, w = problem(name, labels, weights, k, dtype)
+    z64, w64 = as64(z), as64(w)
+    y64 = y if np.asarray(y).dtype.kind in "iu" else as64(y)
+    cheap = gradhess.get(name)  # the default strategy is O(K) per row
+    if strategy == "gradient":
+        return checking.fd_gradient(cheap, y64, z64, w64)
+    obj = gradhess.get(name, hessian=strategy)
+    return checking.expected_hessian(obj, strategy, y64, z64, w64, gradient_obj=cheap)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_gradient(case):
+    name, labels, weights, k, dtype = case
+    y, z, w = problem(name, labels, weights, k, dtype)
+    g, _ = gradhess.get(name).gradient_hessian(y, z, w)
+    err = checking.relative_error(g, fd_reference(case, "gradient"), row_scale(w, z.shape[0]),
+                                  checking.FD_ROW_FLOOR)
+    assert err <= checking.FD_TOLERANCE
+
+
+@pytest.mark.parametrize("case,strategy", HESSIAN_CASES,
+                         ids=[f"{s}-{case_id(c)}" for c, s in HESSIAN_CASES])
+def test_hessian(case, strategy):
+    name, labels, weights, k, dtype = case
+    y, z, w = problem(name, labels, weights, k, dtype)
+    _, h = gradhess.get(name, hessian=strategy).gradient_hessian(y, z, w)
+    err = checking.relative_error(h, fd_reference(case, strategy), row_scale(w, z.shape[0]),
+                                  checking.FD_ROW_FLOOR)
+    assert err <= checking.FD_TOLERANCE

@@ -1,0 +1,130 @@
+"""Every objective x strategy x labels x weights x K x dtype against JAX autodiff.
+
+The oracle (tests/jax_oracle.py) writes each loss in jax.numpy from its
+definition and differentiates it; it never calls gradhess.  float64 results
+must agree to 1e-8, float32 results (computed from the same float32 inputs)
+to 1e-6, relative, with an absolute floor of 1e-6 times the row's weight for
+entries that are zero up to rounding.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+jax_oracle = pytest.importorskip("jax_oracle")
+
+import gradhess
+from gradhess import checking, hessians
+
+from conftest import ALL, BINARY, DTYPES, KS, SOFTMAX, dense_labels, problem, row_scale
+
+RTOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-6}
+ROW_FLOOR = 1e-6
+
+
+def cases():
+    for name in SOFTMAX:
+        for k in KS:
+            for labels in ("hard", "soft"):
+                for weights in ("row", "cell"):
+                    for dtype in DTYPES:
+                        yield name, labels, weights, k, np.dtype(dtype).name
+    for name in BINARY:
+        for labels in ("hard", "soft"):
+            for weights in (None, "row"):
+                for dtype in DTYPES:
+                    yield name, labels, weights, None, np.dtype(dtype).name
+
+
+CASES = list(cases())
+
+
+def case_id(c):
+    name, labels, weights, k, dtype = c
+    return f"{name}-{labels}-{weights}-K{k}-{dtype}"
+
+
+@functools.lru_cache(maxsize=None)
+def oracle_for(case, params=()):
+    name, labels, weights, k, dtype = case
+    y, z, w = problem(name, labels, weights, k, dtype)
+    yd = dense_labels(y, k)
+    return {s: jax_oracle.strategy_hessian(name, s, yd, z, w, dict(params), hessians.CLIP_FLOOR)
+            for s in hessians.STRATEGIES}, jax_oracle.oracle(name, yd, z, w, dict(params))
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("strategy", hessians.STRATEGIES)
+def test_against_jax(case, strategy):
+    name, labels, weights, k, dtype = case
+    y, z, w = problem(name, labels, weights, k, dtype)
+    obj = gradhess.get(name, hessian=strategy)
+    loss = obj.loss(y, z, w)
+    g, h = obj.gradient_hessian(y, z, w)
+    assert loss.dtype == g.dtype == h.dtype == z.dtype
+    hess_by_strategy, (o_loss, o_grad, _, _) = oracle_for(case)
+    rtol = RTOL[z.dtype]
+    scale = row_scale(w, z.shape[0])
+    assert checking.relative_error(loss, o_loss, scale, ROW_FLOOR) <= rtol
+    assert checking.relative_error(g, o_grad, scale, ROW_FLOOR) <= rtol
+    assert checking.relative_error(h, hess_by_strategy[strategy], scale, ROW_FLOOR) <= rtol
+
+
+SMOOTHING_CASES = [c for c in CASES if "cross_entropy" in c[0] and c[3] in (None, 3, 10)]
+
+
+@pytest.mark.parametrize("case", SMOOTHING_CASES, ids=case_id)
+@pytest.mark.parametrize("strategy", hessians.STRATEGIES)
+def test_label_smoothing_against_jax(case, strategy):
+    name, labels, weights, k, dtype = case
+    y, z, w = problem(name, labels, weights, k, dtype)
+    params = (("label_smoothing", 0.1),)
+    obj = gradhess.get(name, hessian=strategy, **dict(params))
+    g, h = obj.gradient_hessian(y, z, w)
+    hess_by_strategy, (o_loss, o_grad, _, _) = oracle_for(case, params)
+    rtol = RTOL[z.dtype]
+    scale = row_scale(w, z.shape[0])
+    assert checking.relative_error(obj.loss(y, z, w), o_loss, scale, ROW_FLOOR) <= rtol
+    assert checking.relative_error(g, o_grad, scale, ROW_FLOOR) <= rtol
+    assert checking.relative_error(h, hess_by_strategy[strategy], scale, ROW_FLOOR) <= rtol
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("strategy", hessians.STRATEGIES)
+def test_hessian_scale_multiplies(name, strategy):
+    k = 3 if gradhess.OBJECTIVES[name].is_multiclass else None
+    case = (name, "soft", "row", k, "float64")
+    y, z, w = problem(*case)
+    _, h = gradhess.get(name, hessian=strategy, hessian_scale=2.5).gradient_hessian(y, z, w)
+    expected = 2.5 * oracle_for(case)[0][strategy]
+    assert checking.relative_error(h, expected, row_scale(w, z.shape[0]), ROW_FLOOR) <= 1e-8
+
+
+@pytest.mark.parametrize("name", SOFTMAX)
+@pytest.mark.parametrize("weights", ["row", "cell"])
+@pytest.mark.parametrize("k", [3, 10])
+def test_majorizer_bounds_gauss_newton(name, weights, k):
+    """diag(M) - G is positive semi-definite, G the oracle's Gauss-Newton matrix."""
+    case = (name, "soft", weights, k, "float64")
+    y, z, w = problem(*case)
+    _, h = gradhess.get(name, hessian="majorizer").gradient_hessian(y, z, w)
+    gn = oracle_for(case)[1][3]
+    diff = np.einsum("il,lm->ilm", h, np.eye(k)) - gn
+    eig = np.linalg.eigvalsh(diff)
+    scale = row_scale(w, z.shape[0])[:, None]
+    assert (eig >= -1e-12 * scale).all(), eig.min()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[3] in (None, 3, 10) and c[4] == "float64"],
+                         ids=case_id)
+def test_gauss_newton_is_psd(case):
+    """The oracle's Gauss-Newton matrix is PSD and its diagonal is what we return."""
+    name, labels, weights, k, dtype = case
+    gn = oracle_for(case)[1][3]
+    if gn.ndim == 1:
+        assert (gn >= 0).all()
+    else:
+        assert (np.linalg.eigvalsh(gn) >= -1e-12).all()
