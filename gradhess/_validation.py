@@ -82,7 +82,7 @@ def check_class_labels(y: np.ndarray, n_classes: int) -> np.ndarray:
         if frac.any():
             row = _first_row(frac)
             raise ValueError(
-                f"y holds class indices (1-D), which must be integers; got {y[row]!r} "
+                f"y holds class indices (1-D), which must be integers; got {y[row].item()!r} "
                 f"at row {row} (pass an (n_samples, n_classes) matrix for soft labels)"
             )
     bad = (y < 0) | (y >= n_classes)
@@ -112,7 +112,7 @@ def check_probabilities(name: str, y: np.ndarray, *, rows_sum_to_one: bool) -> N
             row = _first_row(off)
             raise ValueError(
                 f"{name} rows must sum to 1 (tolerance {tol:g}); row {row} sums to "
-                f"{sums[row]!r}"
+                f"{sums[row]:.10g}"
             )
 
 

@@ -1,0 +1,348 @@
+"""Properties every objective must have, independent of any oracle."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import gradhess
+from gradhess import checking, hessians
+
+from conftest import ALL, BINARY, SOFTMAX, problem, row_scale
+
+
+def k_for(name, k=4):
+    return k if gradhess.OBJECTIVES[name].is_multiclass else None
+
+
+def weight_kinds(name):
+    return ("row", "cell") if gradhess.OBJECTIVES[name].is_multiclass else ("row",)
+
+
+ALL_STRATEGY = [(n, s) for n in ALL for s in hessians.STRATEGIES]
+
+
+def close(a, b, rtol=1e-12, scale=1.0):
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("name", SOFTMAX)
+@pytest.mark.parametrize("strategy", hessians.STRATEGIES)
+@pytest.mark.parametrize("weights", ["row", "cell"])
+def test_shift_invariance(name, strategy, weights):
+    """Adding a constant to a row's margins changes nothing."""
+    y, z, w = problem(name, "soft", weights, 5, "float64")
+    shift = np.random.default_rng(1).normal(size=(z.shape[0], 1)) * 50
+    obj = gradhess.get(name, hessian=strategy)
+    g0, h0 = obj.gradient_hessian(y, z, w)
+    g1, h1 = obj.gradient_hessian(y, z + shift, w)
+    # |shift| ~ 50 on margins ~ 1e3 costs ~ 50 * eps relative in z - max(z)
+    close(obj.loss(y, z + shift, w), obj.loss(y, z, w), rtol=1e-9, scale=1.0)
+    close(g1, g0, rtol=1e-9)
+    close(h1, h0, rtol=1e-9)
+    close(obj.predict_proba(z + shift), obj.predict_proba(z), rtol=1e-9)
+
+
+@pytest.mark.parametrize("name,strategy", ALL_STRATEGY)
+def test_weights_scale_linearly(name, strategy):
+    k = k_for(name)
+    for weights in weight_kinds(name):
+        y, z, w = problem(name, "soft", weights, k, "float64")
+        obj = gradhess.get(name, hessian=strategy)
+        g, h = obj.gradient_hessian(y, z, w)
+        g3, h3 = obj.gradient_hessian(y, z, 3.0 * w)
+        close(obj.loss(y, z, 3.0 * w), 3.0 * obj.loss(y, z, w))
+        close(g3, 3.0 * g)
+        close(h3, 3.0 * h)
+        # unit weights == no weights
+        ones = np.ones_like(w)
+        close(obj.loss(y, z, ones), obj.loss(y, z))
+        for a, b in zip(obj.gradient_hessian(y, z, ones), obj.gradient_hessian(y, z)):
+            close(a, b)
+
+
+def test_row_weights_equal_constant_cell_weights():
+    for name in SOFTMAX:
+        for strategy in hessians.STRATEGIES:
+            y, z, w = problem(name, "soft", "row", 4, "float64")
+            cell = np.repeat(np.asarray(w)[:, None], 4, axis=1)
+            obj = gradhess.get(name, hessian=strategy)
+            for a, b in zip(obj.gradient_hessian(y, z, w), obj.gradient_hessian(y, z, cell)):
+                close(a, b)
+
+
+# How a K = 2 softmax objective on margins (0, d) relates to the binary one on d:
+# the factor on loss/gradient/Hessian per strategy.  Cross-entropy: identical,
+# except the majorizer (row sums over two coupled margins: twice).  The
+# multiclass Brier counts both classes: twice the binary Brier, and its
+# majorizer sums two equal entries of a matrix that is already twice as large.
+K2_FACTORS = {
+    ("cross_entropy", "binary_cross_entropy"): {
+        "loss": 1, "exact": 1, "gauss_newton": 1, "majorizer": 2, "clip": 1},
+    ("brier", "binary_brier"): {
+        "loss": 2, "exact": 2, "gauss_newton": 2, "majorizer": 4},
+}
+
+
+@pytest.mark.parametrize("pair", list(K2_FACTORS), ids=lambda p: p[0])
+@pytest.mark.parametrize("labels", ["hard", "soft"])
+def test_k2_softmax_equals_binary(pair, labels):
+    multi, binary = pair
+    factors = K2_FACTORS[pair]
+    y, z, w = problem(multi, labels, "row", 2, "float64")
+    y = np.asarray(y)
+    y2 = np.eye(2)[y] if y.ndim == 1 else y
+    z2 = np.stack([np.zeros(len(z)), z[:, 1] - z[:, 0]], axis=1)
+    d, yb = z2[:, 1], y2[:, 1]
+    m, b = gradhess.get(multi), gradhess.get(binary)
+    close(m.loss(y2, z2, w), factors["loss"] * b.loss(yb, d, w), rtol=1e-12)
+    close(m.predict_proba(z2)[:, 1], b.predict_proba(d))
+    for strategy, factor in factors.items():
+        if strategy == "loss":
+            continue
+        gm, hm = gradhess.get(multi, hessian=strategy).gradient_hessian(y2, z2, w)
+        gb, hb = gradhess.get(binary, hessian=strategy).gradient_hessian(yb, d, w)
+        close(gm[:, 1], factors["loss"] * gb, scale=1.0)
+        close(gm[:, 0], -gm[:, 1], scale=1.0)
+        close(hm[:, 1], factor * hb, scale=1.0)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("strategy", sorted(hessians.NONNEGATIVE))
+def test_nonnegative_strategies(name, strategy):
+    """Strategies that promise >= 0 are >= 0 everywhere, and clip > 0 where w > 0."""
+    for k in ([2, 3, 10, 200] if gradhess.OBJECTIVES[name].is_multiclass else [None]):
+        for labels in ("hard", "soft"):
+            for weights in weight_kinds(name):
+                for dtype in ("float32", "float64"):
+                    y, z, w = problem(name, labels, weights, k, dtype, seed=3)
+                    _, h = gradhess.get(name, hessian=strategy).gradient_hessian(y, z, w)
+                    assert (h >= 0).all()
+                    if strategy == "clip":
+                        scale = row_scale(w, z.shape[0])
+                        pos = scale > 0
+                        assert (h[pos] > 0).all()
+
+
+@pytest.mark.parametrize("name", ["brier", "binary_brier"])
+def test_exact_brier_hessian_is_indefinite(name):
+    """The reason strategies exist: the exact Brier diagonal does go negative."""
+    y, z, w = problem(name, "hard", "row", k_for(name), "float64")
+    _, h = gradhess.get(name, hessian="exact").gradient_hessian(y, z, w)
+    assert (h < 0).any()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_gauss_newton_is_expected_exact_hessian(name):
+    """For proper scores (row weights) the exact Hessian at y = p is Gauss-Newton."""
+    y, z, w = problem(name, "soft", "row", k_for(name), "float64")
+    exact = gradhess.get(name, hessian="exact")
+    p = exact.predict_proba(z)
+    _, h_exact = exact.gradient_hessian(p, z, w)
+    _, h_gn = gradhess.get(name, hessian="gauss_newton").gradient_hessian(p, z, w)
+    close(h_exact, h_gn, rtol=1e-10, scale=1.0)
+
+
+def _total_loss(obj, y, c, w, n):
+    raw = np.broadcast_to(np.asarray(c, dtype=np.float64), (n,) + np.shape(c)).copy()
+    return obj.loss(y, raw, w).sum()
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("labels", ["hard", "soft"])
+def test_init_raw_beats_every_perturbed_constant(name, labels):
+    rng = np.random.default_rng(7)
+    for weights in (None,) + weight_kinds(name):
+        k = k_for(name)
+        y, _, w = problem(name, labels, weights, k, "float64", seed=4)
+        obj = gradhess.get(name)
+        c = obj.init_raw(y, w)
+        n = len(y)
+        best = _total_loss(obj, y, c, w, n)
+        dirs = [np.eye(k)[j] for j in range(k)] if k else [1.0]
+        dirs += [rng.normal(size=k) if k else -1.0 for _ in range(5)]
+        for d in dirs:
+            for step in (1e-3, 1e-2, 1e-1, 1.0):
+                for sign in (-1, 1):
+                    assert best <= _total_loss(obj, y, c + sign * step * np.asarray(d), w, n), \
+                        (weights, d, step, sign)
+
+
+def test_init_raw_brier_cell_weights_with_inactive_class():
+    """The simplex constraint binds: the optimal constant gives a class probability 0."""
+    obj = gradhess.Brier()
+    y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    w = np.array([[1.0, 1.0, 100.0], [1.0, 1.0, 100.0], [1.0, 1.0, 100.0]])
+    c = obj.init_raw(y, w)
+    p = np.exp(c - c.max())
+    p /= p.sum()
+    # minimise 3 (p0^2 + p1^2 + 100 p2^2) - 2 (p0 + p1 + 100 p2) on the simplex:
+    # p0 = p1 = (1 - p2) / 2 and the derivative in p2 vanishes at p2 = 1/3 + ...
+    grid = np.linspace(0, 1, 200001)
+    f = 3 * (2 * ((1 - grid) / 2) ** 2 + 100 * grid**2) - 2 * ((1 - grid) + 100 * grid)
+    assert abs(p[2] - grid[np.argmin(f)]) < 1e-5
+    # and with a heavily weighted class that is never observed: probability 0
+    y2 = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    w2 = np.array([[1.0, 1.0, 50.0], [1.0, 1.0, 50.0]])
+    c2 = obj.init_raw(y2, w2)
+    p2 = np.exp(c2 - c2.max())
+    p2 /= p2.sum()
+    assert p2[2] < 1e-11 and abs(p2[0] - 0.5) < 1e-9
+
+
+def test_init_raw_is_log_prior():
+    y = np.array([0, 0, 0, 1, 2, 2])
+    for name in SOFTMAX:
+        c = gradhess.get(name).init_raw(y)
+        p = np.exp(c) / np.exp(c).sum()
+        close(p, [0.5, 1 / 6, 1 / 3])
+    for name in BINARY:
+        c = gradhess.get(name).init_raw(np.array([1.0, 0.0, 0.0, 0.0]))
+        close(1 / (1 + np.exp(-c)), 0.25)
+
+
+def test_init_raw_absent_class_is_finite():
+    c = gradhess.SoftmaxCrossEntropy().init_raw(np.array([0, 1, 0]), n_classes=3)
+    assert np.isfinite(c).all() and c[2] < c[0] - 20
+
+
+@pytest.mark.parametrize("name", SOFTMAX)
+@pytest.mark.parametrize("strategy", hessians.STRATEGIES)
+def test_one_hot_soft_labels_equal_class_indices(name, strategy):
+    y, z, w = problem(name, "hard", "cell", 6, "float64")
+    onehot = np.eye(6)[y]
+    obj = gradhess.get(name, hessian=strategy)
+    np.testing.assert_array_equal(obj.loss(y, z, w), obj.loss(onehot, z, w))
+    for a, b in zip(obj.gradient_hessian(y, z, w), obj.gradient_hessian(onehot, z, w)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(obj.init_raw(y, w, n_classes=6), obj.init_raw(onehot, w))
+
+
+@pytest.mark.parametrize("name,strategy", ALL_STRATEGY)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extreme_margins_stay_finite(name, strategy, dtype):
+    multi = gradhess.OBJECTIVES[name].is_multiclass
+    grid = np.array([-1e3, -500.0, -30.0, 0.0, 30.0, 500.0, 1e3])
+    if multi:
+        z = np.array(np.meshgrid(grid, grid, grid)).reshape(3, -1).T.astype(dtype)
+        labels = [np.zeros(len(z), dtype=int), np.full((len(z), 3), 1 / 3)]
+    else:
+        z = grid.astype(dtype)
+        labels = [np.zeros(len(z)), np.ones(len(z)), np.full(len(z), 0.3)]
+    obj = gradhess.get(name, hessian=strategy)
+    for y in labels:
+        loss = obj.loss(y, z)
+        g, h = obj.gradient_hessian(y, z)
+        p = obj.predict_proba(z)
+        for a in (loss, g, h, p):
+            assert a.dtype == dtype
+            assert np.isfinite(a).all()
+        assert (loss >= 0).all()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_dtypes_and_out_arrays(name):
+    k = k_for(name)
+    for dtype in (np.float32, np.float64):
+        y, z, w = problem(name, "soft", "row", k, np.dtype(dtype).name)
+        obj = gradhess.get(name)
+        g_out, h_out = np.empty_like(z), np.empty_like(z)
+        g, h = obj.gradient_hessian(y, z, w, gradient_out=g_out, hessian_out=h_out)
+        assert g is g_out and h is h_out
+        g2, h2 = obj.gradient_hessian(y, z, w)
+        np.testing.assert_array_equal(g, g2)
+        np.testing.assert_array_equal(h, h2)
+        assert obj.predict_proba(z).dtype == dtype
+        assert obj.loss(y, z, w).dtype == dtype
+        # Fortran-ordered out arrays are filled the same way
+        gf, hf = np.empty_like(z, order="F"), np.empty_like(z, order="F")
+        obj.gradient_hessian(y, z, w, gradient_out=gf, hessian_out=hf)
+        np.testing.assert_array_equal(gf, g2)
+    # integer margins are computed in float64
+    zi = np.zeros((3, 4), dtype=int) if k else np.zeros(3, dtype=int)
+    yi = np.array([0, 1, 2]) if k else np.array([0.0, 1.0, 1.0])
+    assert obj.gradient_hessian(yi, zi)[0].dtype == np.float64
+
+
+def test_predict_proba():
+    z = np.random.default_rng(0).normal(size=(20, 5)) * 100
+    for name in SOFTMAX:
+        p = gradhess.get(name).predict_proba(z)
+        close(p.sum(axis=1), np.ones(20))
+        assert ((p >= 0) & (p <= 1)).all()
+    for name in BINARY:
+        p = gradhess.get(name).predict_proba(z[:, 0])
+        close(p, 1 / (1 + np.exp(-z[:, 0])))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_label_smoothing_equals_smoothed_labels(name):
+    if "label_smoothing" not in gradhess.OBJECTIVES[name]._param_names():
+        pytest.skip(f"{name} has no label_smoothing")
+    k = k_for(name)
+    y, z, w = problem(name, "soft", "row", k, "float64")
+    smoothed = 0.8 * np.asarray(y) + 0.2 / (k or 2)
+    a, b = gradhess.get(name, label_smoothing=0.2), gradhess.get(name)
+    close(a.loss(y, z, w), b.loss(smoothed, z, w))
+    for x1, x2 in zip(a.gradient_hessian(y, z, w), b.gradient_hessian(smoothed, z, w)):
+        close(x1, x2)
+    close(a.init_raw(y, w), b.init_raw(smoothed, w))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_registry_params_pickle(name):
+    cls = gradhess.OBJECTIVES[name]
+    obj = gradhess.get(name, hessian="majorizer", hessian_scale=2.0)
+    assert isinstance(obj, cls) and cls.name == name
+    assert obj.get_params()["hessian"] == "majorizer"
+    assert gradhess.get(name).hessian == cls.default_hessian
+    clone = pickle.loads(pickle.dumps(obj))
+    assert clone == obj and repr(clone) == repr(obj)
+    assert type(obj)(**obj.get_params()) == obj
+    assert gradhess.get(name) != obj
+
+
+def test_unknown_objective():
+    with pytest.raises(ValueError, match=r"unknown objective 'focal'.*cross_entropy"):
+        gradhess.get("focal")
+
+
+def test_reference_kernels_are_float64_and_pure():
+    """Kernels neither validate nor write into their inputs."""
+    from gradhess.kernels import reference as k
+    y, z, w = problem("brier", "soft", "cell", 4, "float64")
+    y, z, w = (np.array(a, dtype=np.float64) for a in (y, z, w))
+    for a in (y, z, w):
+        a.flags.writeable = False
+    for fn in (k.brier_gradient_hessian, k.cross_entropy_gradient_hessian):
+        for strategy in ("exact", "gauss_newton", "majorizer"):
+            g, h = fn(y, z, w, strategy)
+            assert g.dtype == h.dtype == np.float64
+
+
+@pytest.mark.parametrize("as_in_seed", [False, True])
+def test_check_detects_the_seed_index_slip(as_in_seed):
+    """The source derivation's Brier Hessian, step by step; it has p_l where p_j
+    belongs inside the sum.  Written with the right index it passes the
+    finite-difference check; with the seed's index it fails."""
+    from gradhess.kernels import reference as k
+
+    class SeedBrier(gradhess.Brier):
+        def gradient_hessian(self, y, raw, sample_weight=None, gradient_out=None, hessian_out=None):
+            g, _ = super().gradient_hessian(y, raw, sample_weight)
+            p = k.softmax(np.asarray(raw, dtype=np.float64))
+            yy = np.eye(raw.shape[1])[y] if np.ndim(y) == 1 else np.asarray(y)
+            w = np.ones_like(p) if sample_weight is None else np.asarray(sample_weight)[:, None] * np.ones_like(p)
+            a = (p - yy) * w - (p * (p - yy) * w).sum(1, keepdims=True)
+            inside = (w * (p if not as_in_seed else 1.0) * (2 * p - yy)).sum(1, keepdims=True)
+            if as_in_seed:
+                inside = p * inside  # sum_j w_j p_l (2 p_j - y_j)
+            d_sum = p * (w * (2 * p - yy) - inside)
+            h = 2 * p * (1 - p) * a + 2 * p * w * p * (1 - p) - 2 * p * d_sum
+            return g, h
+
+    results = checking.check_objective("seed", lambda s: SeedBrier(hessian="exact"), ["exact"],
+                                       is_multiclass=True)
+    assert results[0].passed is (not as_in_seed)
