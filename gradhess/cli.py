@@ -47,6 +47,7 @@ def _targets(names: list[str]):
 
 def _check(args) -> int:
     results = []
+    errors = 0
     try:
         targets = list(_targets(args.objectives))
     except ValueError as exc:
@@ -62,15 +63,20 @@ def _check(args) -> int:
         else:
             def factory(strategy, cls=cls):
                 return cls(hessian=strategy)
-        results += checking.check_objective(
-            label, factory, strategies, is_multiclass=getattr(cls, "is_multiclass", True),
-            n_rows=args.rows, classes=tuple(args.classes), seed=args.seed,
-        )
+        try:
+            results += checking.check_objective(
+                label, factory, strategies, is_multiclass=getattr(cls, "is_multiclass", True),
+                n_rows=args.rows, classes=tuple(args.classes), seed=args.seed,
+            )
+        except Exception as exc:  # a user's class may fail in any way: report, go on
+            print(f"gradhess check: {label} raised {type(exc).__name__}: {exc}", file=sys.stderr)
+            errors += 1
     print(checking.format_table(results))
     failed = [r for r in results if not r.passed]
     print()
-    if failed:
-        print(f"{len(failed)} of {len(results)} checks FAILED (tolerance {checking.FD_TOLERANCE:g})")
+    if failed or errors:
+        print(f"{len(failed)} of {len(results)} checks FAILED (tolerance {checking.FD_TOLERANCE:g})"
+              + (f"; {errors} objective(s) raised an error" if errors else ""))
         return 1
     print(f"all {len(results)} checks passed (tolerance {checking.FD_TOLERANCE:g})")
     return 0
