@@ -6,6 +6,9 @@ where rows are concerned, the first offending row.  Kernels never validate.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 #: Tolerance on ``|sum_j y_ij - 1|`` for soft-label rows, by label dtype.
@@ -190,3 +193,18 @@ def check_sample_weight(sample_weight, n: int, k: int | None) -> np.ndarray | No
     if k is not None and arr.ndim == 1:
         arr = arr[:, None]
     return arr
+
+
+def check_number(name: str, value, interval: str, *, low: float, high: float = math.inf,
+                 low_open: bool = False) -> float:
+    """A hyperparameter: a real number (not a bool) in ``[low, high)`` (``(low, high)``
+    when ``low_open``); ``interval`` is how the message writes the range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"{name} must be a number in {interval}; got {value!r} of type {type(value).__name__}"
+        )
+    x = float(value)
+    inside = (x > low if low_open else x >= low) and x < high
+    if not (math.isfinite(x) and inside):
+        raise ValueError(f"{name} must be a number in {interval}; got {x!r}")
+    return x

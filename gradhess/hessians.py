@@ -59,10 +59,9 @@ building blocks are ``softmax_gauss_newton_diag`` and
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
+
+from ._validation import check_number
 
 #: Every strategy name, in the order tables list them.
 STRATEGIES = ("exact", "gauss_newton", "majorizer", "clip")
@@ -85,15 +84,7 @@ def check_strategy(hessian, allowed=STRATEGIES) -> str:
 
 def check_scale(hessian_scale) -> float:
     """Validate a ``hessian_scale=`` argument (a finite float > 0) and return it as float."""
-    if isinstance(hessian_scale, bool) or not isinstance(hessian_scale, numbers.Real):
-        raise ValueError(
-            f"hessian_scale must be a positive finite number; got {hessian_scale!r} "
-            f"of type {type(hessian_scale).__name__}"
-        )
-    value = float(hessian_scale)
-    if not math.isfinite(value) or value <= 0.0:
-        raise ValueError(f"hessian_scale must be a positive finite number; got {value!r}")
-    return value
+    return check_number("hessian_scale", hessian_scale, "(0, inf)", low=0.0, low_open=True)
 
 
 def kernel_strategy(strategy: str) -> str:

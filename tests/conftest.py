@@ -6,8 +6,6 @@ import functools
 import zlib
 
 import numpy as np
-import pytest
-
 import gradhess
 from gradhess import checking
 
@@ -62,6 +60,23 @@ def dense_labels(y, k):
     return y
 
 
-@pytest.fixture(params=[0, 1])
-def seed(request):
-    return request.param
+def registry_cases():
+    """(name, labels, weights, K, dtype name) for every objective: softmax objectives x K in
+    KS x hard/soft x row/cell weights, binary objectives x hard/soft x no/row weights;
+    float32 and float64."""
+    for name in SOFTMAX:
+        for k in KS:
+            for labels in ("hard", "soft"):
+                for weights in ("row", "cell"):
+                    for dtype in DTYPES:
+                        yield name, labels, weights, k, np.dtype(dtype).name
+    for name in BINARY:
+        for labels in ("hard", "soft"):
+            for weights in (None, "row"):
+                for dtype in DTYPES:
+                    yield name, labels, weights, None, np.dtype(dtype).name
+
+
+def case_id(c):
+    name, labels, weights, k, dtype = c
+    return f"{name}-{labels}-{weights}-K{k}-{dtype}"

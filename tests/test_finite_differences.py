@@ -18,29 +18,10 @@ import pytest
 import gradhess
 from gradhess import checking, hessians
 
-from conftest import BINARY, DTYPES, KS, SOFTMAX, problem, row_scale
+from conftest import problem, row_scale, case_id, registry_cases
 
 
-def cases():
-    for name in SOFTMAX:
-        for k in KS:
-            for labels in ("hard", "soft"):
-                for weights in ("row", "cell"):
-                    for dtype in DTYPES:
-                        yield name, labels, weights, k, np.dtype(dtype).name
-    for name in BINARY:
-        for labels in ("hard", "soft"):
-            for weights in (None, "row"):
-                for dtype in DTYPES:
-                    yield name, labels, weights, None, np.dtype(dtype).name
-
-
-def case_id(c):
-    name, labels, weights, k, dtype = c
-    return f"{name}-{labels}-{weights}-K{k}-{dtype}"
-
-
-CASES = list(cases())
+CASES = list(registry_cases())
 
 
 def as64(a):

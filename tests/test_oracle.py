@@ -19,32 +19,13 @@ jax_oracle = pytest.importorskip("jax_oracle")
 import gradhess
 from gradhess import checking, hessians
 
-from conftest import ALL, BINARY, DTYPES, KS, SOFTMAX, dense_labels, problem, row_scale
+from conftest import ALL, SOFTMAX, dense_labels, problem, row_scale, case_id, registry_cases
 
 RTOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-6}
 ROW_FLOOR = 1e-6
 
 
-def cases():
-    for name in SOFTMAX:
-        for k in KS:
-            for labels in ("hard", "soft"):
-                for weights in ("row", "cell"):
-                    for dtype in DTYPES:
-                        yield name, labels, weights, k, np.dtype(dtype).name
-    for name in BINARY:
-        for labels in ("hard", "soft"):
-            for weights in (None, "row"):
-                for dtype in DTYPES:
-                    yield name, labels, weights, None, np.dtype(dtype).name
-
-
-CASES = list(cases())
-
-
-def case_id(c):
-    name, labels, weights, k, dtype = c
-    return f"{name}-{labels}-{weights}-K{k}-{dtype}"
+CASES = list(registry_cases())
 
 
 @functools.lru_cache(maxsize=None)

@@ -10,8 +10,6 @@ boosting engines.
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -36,19 +34,6 @@ def _emit(result: np.ndarray, out: np.ndarray | None, name: str, like: np.ndarra
         raise ValueError(f"{name} is read-only")
     out[...] = result
     return out
-
-
-def check_label_smoothing(label_smoothing) -> float:
-    """Validate ``label_smoothing``: a real number in [0, 1)."""
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-        raise ValueError(
-            f"label_smoothing must be a number in [0, 1); got {label_smoothing!r} of type "
-            f"{type(label_smoothing).__name__}"
-        )
-    value = float(label_smoothing)
-    if not (math.isfinite(value) and 0.0 <= value < 1.0):
-        raise ValueError(f"label_smoothing must be in [0, 1); got {value!r}")
-    return value
 
 
 class Objective:
@@ -242,3 +227,20 @@ class BinaryObjective(Objective):
                 f"cannot compute an intercept: the total weight of the {n} rows is zero"
             )
         return self._init_raw_kernel(y64, w)
+
+
+class LabelSmoothing:
+    """Mixin: ``label_smoothing`` alpha in [0, 1) replaces the labels by
+    ``(1 - alpha) y + alpha / K`` (K = 2 for binary objectives) before anything else."""
+
+    def __init__(self, *, label_smoothing: float = 0.0, hessian: str | None = None,
+                 hessian_scale: float = 1.0):
+        self.label_smoothing = v.check_number("label_smoothing", label_smoothing, "[0, 1)",
+                                              low=0.0, high=1.0)
+        super().__init__(hessian=hessian, hessian_scale=hessian_scale)
+
+    def _transform_labels(self, y: np.ndarray) -> np.ndarray:
+        if self.label_smoothing:
+            k = y.shape[1] if y.ndim == 2 else 2
+            return (1.0 - self.label_smoothing) * y + self.label_smoothing / k
+        return y

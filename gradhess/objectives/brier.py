@@ -61,8 +61,6 @@ class Brier(SoftmaxObjective):
     _gradient_hessian_kernel = staticmethod(k.brier_gradient_hessian)
     _init_raw_kernel = staticmethod(k.brier_init_raw)
 
-    def __init__(self, *, hessian: str | None = None, hessian_scale: float = 1.0):
-        super().__init__(hessian=hessian, hessian_scale=hessian_scale)
 
 
 class BinaryBrier(BinaryObjective):
@@ -105,6 +103,3 @@ class BinaryBrier(BinaryObjective):
     _loss_kernel = staticmethod(k.binary_brier_loss)
     _gradient_hessian_kernel = staticmethod(k.binary_brier_gradient_hessian)
     _init_raw_kernel = staticmethod(k.binary_init_raw)
-
-    def __init__(self, *, hessian: str | None = None, hessian_scale: float = 1.0):
-        super().__init__(hessian=hessian, hessian_scale=hessian_scale)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..kernels import reference as k
-from ._base import BinaryObjective, SoftmaxObjective, check_label_smoothing
+from ._base import BinaryObjective, LabelSmoothing, SoftmaxObjective
 
 
-class SoftmaxCrossEntropy(SoftmaxObjective):
+class SoftmaxCrossEntropy(LabelSmoothing, SoftmaxObjective):
     r"""Softmax cross-entropy with hard or soft labels and per-row or per-cell weights.
 
     With :math:`p_i = \mathrm{softmax}(z_i)` and
@@ -62,18 +60,9 @@ class SoftmaxCrossEntropy(SoftmaxObjective):
     _gradient_hessian_kernel = staticmethod(k.cross_entropy_gradient_hessian)
     _init_raw_kernel = staticmethod(k.cross_entropy_init_raw)
 
-    def __init__(self, *, label_smoothing: float = 0.0, hessian: str | None = None,
-                 hessian_scale: float = 1.0):
-        self.label_smoothing = check_label_smoothing(label_smoothing)
-        super().__init__(hessian=hessian, hessian_scale=hessian_scale)
-
-    def _transform_labels(self, y: np.ndarray) -> np.ndarray:
-        if self.label_smoothing:
-            return (1.0 - self.label_smoothing) * y + self.label_smoothing / y.shape[1]
-        return y
 
 
-class BinaryCrossEntropy(BinaryObjective):
+class BinaryCrossEntropy(LabelSmoothing, BinaryObjective):
     r"""Binary cross-entropy (log loss) on a sigmoid link, hard or soft labels in [0, 1].
 
     With :math:`p_i = \sigma(z_i)`:
@@ -115,12 +104,3 @@ class BinaryCrossEntropy(BinaryObjective):
     _gradient_hessian_kernel = staticmethod(k.binary_cross_entropy_gradient_hessian)
     _init_raw_kernel = staticmethod(k.binary_init_raw)
 
-    def __init__(self, *, label_smoothing: float = 0.0, hessian: str | None = None,
-                 hessian_scale: float = 1.0):
-        self.label_smoothing = check_label_smoothing(label_smoothing)
-        super().__init__(hessian=hessian, hessian_scale=hessian_scale)
-
-    def _transform_labels(self, y: np.ndarray) -> np.ndarray:
-        if self.label_smoothing:
-            return (1.0 - self.label_smoothing) * y + self.label_smoothing / 2.0
-        return y
