@@ -16,7 +16,6 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
-# Each entry: (link, score S(y, q, w) for one row, label transform (y, K, params) -> y).
 def _smooth(y, k, params):
     a = params.get("label_smoothing", 0.0)
     return (1.0 - a) * y + a / k
@@ -26,29 +25,34 @@ def _identity(y, k, params):
     return y
 
 
+def _log_score(y, q, w):
+    return -jnp.sum(jnp.where(y * w != 0, w * y * jnp.log(q), 0.0))
+
+
+def _binary_log_score(y, q, w):
+    return -w * (jnp.where(y != 0, y * jnp.log(q), 0.0) + jnp.where(y != 1, (1 - y) * jnp.log1p(-q), 0.0))
+
+
+# name -> (link, score S(y, q, w) of one row in probability space, label transform)
 SCORES = {
-    "cross_entropy": ("softmax", lambda y, q, w: -jnp.sum(jnp.where(y * w != 0, w * y * jnp.log(q), 0.0)), _smooth),
+    "cross_entropy": ("softmax", _log_score, _smooth),
     "brier": ("softmax", lambda y, q, w: jnp.sum(w * (q - y) ** 2), _identity),
-    "binary_cross_entropy": ("sigmoid", lambda y, q, w: -w * (jnp.where(y != 0, y * jnp.log(q), 0.0) + jnp.where(y != 1, (1 - y) * jnp.log1p(-q), 0.0)), _smooth),
+    "binary_cross_entropy": ("sigmoid", _binary_log_score, _smooth),
     "binary_brier": ("sigmoid", lambda y, q, w: w * (q - y) ** 2, _identity),
 }
 
-
-def _row_loss_fn(name):
-    """The loss of one row as a function of its margins, written stably."""
-    link, _, _ = SCORES[name]
-    if name == "cross_entropy":
-        return lambda z, y, w: -jnp.sum(w * y * jax.nn.log_softmax(z))
-    if name == "brier":
-        return lambda z, y, w: jnp.sum(w * (jax.nn.softmax(z) - y) ** 2)
-    if name == "binary_cross_entropy":
-        return lambda z, y, w: -w * (y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
-    return lambda z, y, w: w * (jax.nn.sigmoid(z) - y) ** 2
+# name -> the loss of one row as a function of its margins, written stably
+ROW_LOSSES = {
+    "cross_entropy": lambda z, y, w: -jnp.sum(w * y * jax.nn.log_softmax(z)),
+    "brier": lambda z, y, w: jnp.sum(w * (jax.nn.softmax(z) - y) ** 2),
+    "binary_cross_entropy": lambda z, y, w: -w * (y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z)),
+    "binary_brier": lambda z, y, w: w * (jax.nn.sigmoid(z) - y) ** 2,
+}
 
 
 @partial(jax.jit, static_argnums=0)
 def _softmax_oracle(name, z, y, w):
-    loss_fn = _row_loss_fn(name)
+    loss_fn = ROW_LOSSES[name]
     score = SCORES[name][1]
 
     def row(z, y, w):
@@ -70,7 +74,7 @@ def _softmax_oracle(name, z, y, w):
 
 @partial(jax.jit, static_argnums=0)
 def _sigmoid_oracle(name, z, y, w):
-    loss_fn = _row_loss_fn(name)
+    loss_fn = ROW_LOSSES[name]
     score = SCORES[name][1]
 
     def row(z, y, w):

@@ -14,8 +14,7 @@ import functools
 import numpy as np
 import pytest
 
-jax_oracle = pytest.importorskip("jax_oracle")
-
+import jax_oracle  # noqa: E402  (JAX is a test dependency: fail loudly if it is missing)
 import gradhess
 from gradhess import checking, hessians
 
