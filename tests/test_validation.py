@@ -138,11 +138,16 @@ class TestSoftmaxInput:
 
     def test_out_arrays(self, name):
         obj = gradhess.get(name)
-        with pytest.raises(ValueError, match=r"gradient_out must have the shape and dtype of raw, "
-                                             r"\(4, 3\) float64; got \(4, 3\) float32"):
-            obj.gradient_hessian(Y, Z, gradient_out=np.empty((4, 3), np.float32))
-        with pytest.raises(ValueError, match=r"hessian_out must have the shape .*got \(3, 4\) float64"):
+        with pytest.raises(ValueError, match=r"gradient_out must be a float32 or float64 array of raw's "
+                                             r"shape \(4, 3\); got \(4, 3\) int64"):
+            obj.gradient_hessian(Y, Z, gradient_out=np.empty((4, 3), np.int64))
+        with pytest.raises(ValueError, match=r"hessian_out must be .*got \(3, 4\) float64"):
             obj.gradient_hessian(Y, Z, hessian_out=np.empty((3, 4)))
+        # float32 out arrays for float64 margins, in column-major order: what LightGBM reads
+        g32 = np.empty((4, 3), np.float32, order="F")
+        g, _ = obj.gradient_hessian(Y, Z, gradient_out=g32)
+        assert g is g32
+        np.testing.assert_allclose(g32, obj.gradient_hessian(Y, Z)[0], rtol=1e-7)
         ro = np.empty((4, 3))
         ro.flags.writeable = False
         with pytest.raises(ValueError, match=r"gradient_out is read-only"):

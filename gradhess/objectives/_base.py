@@ -20,14 +20,19 @@ from ..kernels import reference
 
 
 def _emit(result: np.ndarray, out: np.ndarray | None, name: str, like: np.ndarray) -> np.ndarray:
-    """Cast a float64 kernel result to ``like``'s dtype, into ``out`` when given."""
+    """Cast a float64 kernel result to ``like``'s dtype, or write it into ``out``.
+
+    ``out`` must have ``like``'s shape and a float32 or float64 dtype, in any
+    memory order: engines take float32, some in column-major order, and an
+    adapter passes arrays in the layout its engine reads without a copy.
+    """
     if out is None:
         return result.astype(like.dtype, copy=False)
     if not isinstance(out, np.ndarray):
         raise ValueError(f"{name} must be a numpy array; got {type(out).__name__}")
-    if out.shape != like.shape or out.dtype != like.dtype:
+    if out.shape != like.shape or out.dtype not in (np.float32, np.float64):
         raise ValueError(
-            f"{name} must have the shape and dtype of raw, {like.shape} {like.dtype}; "
+            f"{name} must be a float32 or float64 array of raw's shape {like.shape}; "
             f"got {out.shape} {out.dtype}"
         )
     if not out.flags.writeable:
@@ -113,7 +118,8 @@ class Objective:
         """Gradient and Hessian diagonal (by ``self.hessian``) w.r.t. the margins.
 
         Both have the shape and dtype of ``raw``; when ``gradient_out`` /
-        ``hessian_out`` are given they are filled in place and returned.
+        ``hessian_out`` are given (same shape, float32 or float64, any memory
+        order) they are filled in place and returned.
         """
         y64, z, w, raw = self._prepare(y, raw, sample_weight)
         g, h = self._gradient_hessian_kernel(y64, z, w, hessians.kernel_strategy(self.hessian))

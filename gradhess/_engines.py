@@ -1,0 +1,210 @@
+"""What the engine adapters share: objective resolution, label handling, metrics, metadata.
+
+Nothing here imports an engine.  An adapter (``gradhess.xgboost``,
+``gradhess.lightgbm``, ``gradhess.catboost``) only handles layout, sign, call
+signature, intercept and prediction; everything about labels, weights and
+losses comes from here and from the objective.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _validation as v
+from .objectives import OBJECTIVES, Objective, get
+
+#: Key under which adapters store gradhess metadata on a trained model.
+METADATA_KEY = "gradhess"
+
+
+def require(module: str, extra: str):
+    """Import an engine, or raise an ImportError that says which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"{module} is not installed; install it with: pip install \"gradhess[{extra}]\""
+        ) from exc
+
+
+def resolve(objective) -> Objective:
+    """A registry name or an objective instance -> an objective instance."""
+    if isinstance(objective, Objective):
+        return objective
+    if isinstance(objective, str):
+        return get(objective)
+    raise TypeError(
+        f"objective must be a registry name ({', '.join(OBJECTIVES)}) or a gradhess objective "
+        f"instance; got {type(objective).__name__}"
+    )
+
+
+@dataclass
+class Targets:
+    """Validated labels and weights for one data set, in the compact form engines take.
+
+    ``y``: ``(n,)`` int64 class indices (hard) or ``(n, K)`` float64 probability rows
+    (soft) for softmax objectives; ``(n,)`` float64 in [0, 1] for binary ones.
+    ``sample_weight``: ``None``, ``(n,)`` or ``(n, K)``.
+    """
+
+    y: np.ndarray
+    n_classes: int | None
+    sample_weight: np.ndarray | None
+
+    @property
+    def soft(self) -> bool:
+        return self.y.ndim == 2
+
+    @property
+    def cell_weights(self) -> bool:
+        return self.sample_weight is not None and self.sample_weight.ndim == 2
+
+    @property
+    def n_rows(self) -> int:
+        return self.y.shape[0]
+
+    def dense(self) -> np.ndarray:
+        """Labels as an ``(n, K)`` probability matrix (binary: unchanged)."""
+        if self.n_classes is None or self.soft:
+            return self.y
+        return np.eye(self.n_classes)[self.y]
+
+    def row_weight(self) -> np.ndarray | None:
+        """One weight per row (the mean over cells for cell weights)."""
+        if self.sample_weight is None or self.sample_weight.ndim == 1:
+            return self.sample_weight
+        return self.sample_weight.mean(axis=1)
+
+
+def targets(objective: Objective, y, sample_weight=None, n_classes: int | None = None) -> Targets:
+    """Validate labels and weights for ``objective`` and work out K.
+
+    For a softmax objective ``y`` is ``(n,)`` class indices (K = ``n_classes``,
+    default ``max(y) + 1``) or an ``(n, K)`` probability matrix; a given
+    ``n_classes`` must agree with the matrix.
+    """
+    arr = v.as_numeric("y", y)
+    if not objective.is_multiclass:
+        if n_classes not in (None, 1, 2):
+            raise ValueError(
+                f"{objective.name} is a binary objective but n_classes = {n_classes} was requested"
+            )
+        yb = v.check_binary_labels(arr, arr.shape[0] if arr.ndim else 0)
+        w = v.check_sample_weight(sample_weight, yb.shape[0], None)
+        return Targets(yb, None, w)
+    if arr.ndim == 2:
+        k = arr.shape[1]
+        if n_classes is not None and n_classes != k:
+            raise ValueError(
+                f"the label matrix has K = {k} columns but n_classes = {n_classes}: "
+                f"the class counts of labels and engine parameters differ"
+            )
+        n = arr.shape[0]
+        y_out = v.check_softmax_labels(arr, n, k)
+    elif arr.ndim == 1:
+        if arr.size == 0:
+            raise ValueError("y is empty")
+        v.check_finite("y", arr)
+        k = int(arr.max()) + 1 if n_classes is None else int(n_classes)
+        n = arr.shape[0]
+        y_out = v.check_class_labels(arr, k)
+    else:
+        raise ValueError(
+            f"y must be (n_samples,) class indices or an (n_samples, n_classes) probability "
+            f"matrix; got shape {arr.shape}"
+        )
+    if k < 2:
+        raise ValueError(f"{objective.name} is a softmax objective and needs K >= 2 classes; got K = {k}")
+    w = v.check_sample_weight(sample_weight, n, k)
+    if w is not None and w.shape[1] == 1:
+        w = w[:, 0]
+    return Targets(y_out, k, w)
+
+
+def intercept(objective: Objective, t: Targets):
+    """The objective's ``init_raw`` on validated targets: ``(K,)`` margins or a float."""
+    if objective.is_multiclass:
+        return objective.init_raw(t.y, t.sample_weight, n_classes=t.n_classes)
+    return objective.init_raw(t.y, t.sample_weight)
+
+
+def check_n_classes(n_classes: int | None, params: dict, *keys: str) -> None:
+    """Engine parameters that set the class count must agree with the labels."""
+    for key in keys:
+        if key in params and params[key] is not None:
+            given = int(params[key])
+            expected = n_classes if n_classes is not None else 1
+            if given != expected and not (n_classes is None and given in (0, 1)):
+                raise ValueError(
+                    f"engine parameter {key}={given} differs from the labels' class count "
+                    f"K = {n_classes if n_classes is not None else 'binary'}"
+                )
+
+
+def mean_loss(objective: Objective, y, raw, sample_weight=None) -> float:
+    """The weighted mean loss: ``sum_i L_i / sum_i wbar_i`` (``wbar`` = row mean weight)."""
+    loss = objective.loss(y, raw, sample_weight)
+    if sample_weight is None:
+        return float(loss.sum() / max(loss.shape[0], 1))
+    w = np.asarray(sample_weight, dtype=np.float64)
+    total = w.sum() if w.ndim == 1 else w.mean(axis=1).sum()
+    return float(loss.sum() / total) if total > 0 else float("nan")
+
+
+def metadata(objective: Objective, n_classes: int | None, intercept) -> dict[str, Any]:
+    """What a trained model must remember to turn margins into probabilities."""
+    return {
+        "objective": objective.name,
+        "params": objective.get_params(),
+        "n_classes": n_classes,
+        "intercept": np.atleast_1d(np.asarray(intercept, dtype=np.float64)).tolist(),
+    }
+
+
+def from_metadata(meta: str | dict | None, what: str) -> tuple[Objective, int | None]:
+    """The objective and K stored by :func:`metadata`; a clear error when there is none."""
+    if meta is None:
+        raise ValueError(
+            f"{what} was not trained with gradhess (it carries no gradhess metadata); "
+            f"train it with gradhess, or use the engine's own predict for built-in objectives"
+        )
+    if isinstance(meta, str):
+        meta = json.loads(meta)
+    objective = OBJECTIVES[meta["objective"]](**meta["params"])
+    return objective, meta["n_classes"]
+
+
+def proba_from_raw(objective: Objective, raw: np.ndarray, n_classes: int | None) -> np.ndarray:
+    """Probabilities from an engine's raw margins, checking their shape against K."""
+    raw = np.asarray(raw)
+    if n_classes is None:
+        if raw.ndim == 2 and raw.shape[1] == 1:
+            raw = raw[:, 0]
+        if raw.ndim != 1:
+            raise ValueError(f"expected one margin per row for {objective.name}; got shape {raw.shape}")
+    elif raw.ndim != 2 or raw.shape[1] != n_classes:
+        raise ValueError(f"expected margins of shape (n, {n_classes}); got shape {raw.shape}")
+    return objective.predict_proba(raw.astype(np.float64, copy=False))
+
+
+def as_eval_list(eval_set) -> list[tuple]:
+    """``eval_set``: a list of ``(X, y)`` or ``(X, y, sample_weight)`` tuples."""
+    if eval_set is None:
+        return []
+    if isinstance(eval_set, tuple):
+        eval_set = [eval_set]
+    out = []
+    for i, item in enumerate(eval_set):
+        if not isinstance(item, tuple) or len(item) not in (2, 3):
+            raise ValueError(
+                f"eval_set[{i}] must be a tuple (X, y) or (X, y, sample_weight); got "
+                f"{type(item).__name__}"
+            )
+        out.append(item if len(item) == 3 else (item[0], item[1], None))
+    return out

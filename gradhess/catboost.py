@@ -1,0 +1,220 @@
+"""CatBoost adapter: layout, sign, call signature, intercept and prediction.
+
+CatBoost's custom objectives return derivatives of the quantity being
+*maximised*: the adapters hand over ``-gradient`` and ``-Hessian``.
+
+* Softmax objectives: a ``MultiTargetCustomObjective`` whose
+  ``calc_ders_multi(approxes, targets, weight)`` is called once per object with
+  that object's K margins and its label row (class indices and soft labels
+  alike travel as an ``(n, K)`` label matrix, which keeps them aligned with the
+  rows); it returns the negated gradient and a diagonal K x K matrix holding the
+  negated Hessian strategy.  The method body only calls a compiled row kernel
+  (:mod:`gradhess.kernels.rows`) with the strategy and scale as constants, so
+  CatBoost's own numba step compiles it when numba is installed.
+* Binary objectives: ``calc_ders_range`` on whole ranges of objects, computed
+  by the objective's vectorised NumPy path.
+* The intercept: CatBoost rejects a Pool ``baseline`` with a user-defined
+  multi-target objective, so the objective and the metric add the intercept
+  to the margins they are given (``intercept=``); :func:`train` then sets it
+  as the model's bias (``set_scale_and_bias``), so raw predictions include
+  it.  The objective is recorded in the model's metadata (saved with the
+  model) for :func:`predict_proba`.
+
+CatBoost carries one weight per object: per-cell weights raise an error.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from . import _engines as e
+from . import hessians
+from .objectives import Objective
+
+
+def _cb():
+    return e.require("catboost", "catboost")
+
+
+def _make_softmax_objective(objective: Objective, intercept):
+    """A ``MultiTargetCustomObjective`` instance for a softmax objective."""
+    cb = _cb()
+    from .kernels import rows
+
+    kernel = getattr(rows, f"{objective.name}_row", None)
+    if kernel is None:
+        raise ValueError(f"{objective.name} has no per-row kernel for CatBoost")
+    strategy = rows.STRATEGY_CODES[objective.hessian]
+    scale = float(objective.hessian_scale)
+    floor = float(hessians.CLIP_FLOOR)
+    offset = np.zeros(0) if intercept is None else np.asarray(intercept, np.float64).copy()
+    shift = offset.size > 0
+
+    # CatBoost compiles this method with numba.njit when it can: the body must
+    # not use ``self``; the kernel and the constants are closure variables.
+    def calc_ders_multi(self, approxes, targets, weight):
+        k = approxes.shape[0]
+        z = approxes + offset if shift else approxes
+        g = np.empty(k)
+        h = np.empty(k)
+        kernel(z, targets, weight, strategy, scale, floor, g, h)
+        hess = np.zeros((k, k))
+        for j in range(k):
+            hess[j, j] = -h[j]
+        return -g, hess
+
+    def __reduce__(self):
+        return (_make_objective, (objective.name, objective.get_params(),
+                                  None if intercept is None else offset.tolist()))
+
+    cls = type("GradhessCatBoostObjective", (cb.MultiTargetCustomObjective,), {
+        "calc_ders_multi": calc_ders_multi,
+        "__reduce__": __reduce__,
+        "__doc__": f"CatBoost objective for {objective!r}",
+    })
+    return cls()
+
+
+class BinaryCatBoostObjective:
+    """``calc_ders_range`` for a binary gradhess objective (vectorised, not compiled)."""
+
+    no_jit = True  # uses self: nothing for CatBoost's numba step to compile
+
+    def __init__(self, objective: Objective | str, intercept=None):
+        self.objective = e.resolve(objective)
+        self.intercept = 0.0 if intercept is None else float(np.asarray(intercept).ravel()[0])
+
+    def calc_ders_range(self, approxes, targets, weights):
+        z = np.asarray(approxes, dtype=np.float64) + self.intercept
+        g, h = self.objective.gradient_hessian(np.asarray(targets), z, weights)
+        return np.stack([-g, -h], axis=1)
+
+
+def _make_objective(name: str, params: dict, intercept=None):
+    return _native(e.resolve(name).__class__(**params), intercept)
+
+
+def _native(obj: Objective, intercept=None):
+    if obj.is_multiclass:
+        return _make_softmax_objective(obj, intercept)
+    return BinaryCatBoostObjective(obj, intercept)
+
+
+def objective(objective: Objective | str, *, intercept=None):
+    """The gradhess objective as a CatBoost ``loss_function`` object.
+
+    Softmax objectives need the labels as an ``(n, K)`` matrix in the Pool
+    (:func:`pool` builds it); binary ones take labels in [0, 1].  The
+    objective differentiates at ``margins + intercept``: pass the objective's
+    ``init_raw`` and set it as the model's bias after training (as
+    :func:`train` does).
+    """
+    return _native(e.resolve(objective), intercept)
+
+
+class CatBoostMetric:
+    """``eval_metric`` object: the weighted mean loss (lower is better)."""
+
+    no_jit = True
+
+    def __init__(self, objective: Objective | str, intercept=None):
+        self.objective = e.resolve(objective)
+        self.intercept = 0.0 if intercept is None else np.asarray(intercept, np.float64)
+
+    def is_max_optimal(self):
+        return False
+
+    def evaluate(self, approxes, target, weight):
+        raw = np.asarray(approxes, dtype=np.float64)
+        if self.objective.is_multiclass:
+            raw = raw.T  # CatBoost passes one array per dimension
+            y = np.asarray(target, dtype=np.float64)
+            y = y.T if y.ndim == 2 and y.shape[0] == raw.shape[1] != raw.shape[0] else y
+            y = y / y.sum(axis=1, keepdims=True)  # labels travel as float32
+        else:
+            raw = raw[0]
+            y = np.asarray(target, dtype=np.float64)
+        w = None if weight is None else np.asarray(weight, dtype=np.float64)
+        loss = self.objective.loss(y, raw + self.intercept, w)
+        return float(loss.sum()), float(w.sum() if w is not None else len(loss))
+
+    def get_final_error(self, error, weight):
+        return error / weight if weight else float("nan")
+
+
+def metric(objective: Objective | str, *, intercept=None):
+    """The matching ``eval_metric`` object for CatBoost (margins + ``intercept``)."""
+    obj = e.resolve(objective)
+    if obj.is_multiclass:
+        cls = type("GradhessCatBoostMetric", (CatBoostMetric, _cb().MultiTargetCustomMetric), {})
+        return cls(obj, intercept)
+    return CatBoostMetric(obj, intercept)
+
+
+def pool(X, y, objective: Objective | str, sample_weight=None, *, n_classes=None, **kwargs):
+    """A ``catboost.Pool`` for a gradhess objective.
+
+    Softmax labels (class indices or probability rows) become an ``(n, K)``
+    label matrix, with label smoothing applied; binary labels stay ``(n,)``.
+    Per-cell weights raise an error: CatBoost carries one weight per object.
+    """
+    cb = _cb()
+    obj = e.resolve(objective)
+    t = e.targets(obj, y, sample_weight, n_classes)
+    if t.cell_weights:
+        raise ValueError(
+            "CatBoost carries one weight per object: per-cell weights of shape "
+            f"{t.sample_weight.shape} cannot be used; use gradhess.xgboost or gradhess.lightgbm"
+        )
+    label = obj._transform_labels(t.dense()) if obj.is_multiclass else t.y
+    return cb.Pool(X, label=np.asarray(label, dtype=np.float32), weight=t.sample_weight, **kwargs)
+
+
+def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
+          num_boost_round: int = 100, eval_set=None, early_stopping_rounds: int | None = None,
+          verbose=False, n_classes=None):
+    """Train a CatBoost model on a gradhess objective.
+
+    Same arguments as :func:`gradhess.xgboost.train` (``params`` are CatBoost
+    parameters; ``loss_function``, ``eval_metric`` and ``iterations`` are set
+    here).  Returns the ``catboost.CatBoost`` model; its bias holds the
+    intercept and its metadata the objective.
+    """
+    cb = _cb()
+    obj = e.resolve(objective)
+    t = e.targets(obj, y, sample_weight, n_classes)
+    c = e.intercept(obj, t)
+    params = dict(params or {})
+    for key in ("loss_function", "objective"):
+        if key in params:
+            raise ValueError(f"params[{key!r}] = {params[key]!r}: the objective is {obj.name}; "
+                             f"remove it from params")
+    e.check_n_classes(t.n_classes, params, "classes_count")
+    params.pop("classes_count", None)
+    params.update(loss_function=_native(obj, c), eval_metric=metric(obj, intercept=c),
+                  iterations=num_boost_round, boost_from_average=False)
+    params.setdefault("allow_writing_files", False)
+    train_pool = pool(X, t.y, obj, t.sample_weight, n_classes=t.n_classes)
+    evals = [pool(Xv, yv, obj, wv, n_classes=t.n_classes)
+             for Xv, yv, wv in e.as_eval_list(eval_set)]
+    model = cb.CatBoost(params)
+    model.fit(train_pool, eval_set=evals or None, early_stopping_rounds=early_stopping_rounds,
+              verbose=verbose)
+    model.set_scale_and_bias(1.0, np.atleast_1d(c).astype(float).tolist())
+    model.get_metadata()[e.METADATA_KEY] = json.dumps(e.metadata(obj, t.n_classes, c))
+    return model
+
+
+
+def predict_raw(model, X) -> np.ndarray:
+    """Raw margins (the intercept, stored as the model's bias, included)."""
+    return np.asarray(model.predict(X, prediction_type="RawFormulaVal"))
+
+
+def predict_proba(model, X) -> np.ndarray:
+    """Probabilities from a model trained by :func:`train`: ``(n, K)``, or ``(n,)`` for binary."""
+    meta = model.get_metadata()
+    obj, k = e.from_metadata(meta[e.METADATA_KEY] if e.METADATA_KEY in meta else None, "the model")
+    return e.proba_from_raw(obj, predict_raw(model, X), k)

@@ -1,0 +1,221 @@
+"""LightGBM adapter: layout, sign, call signature, intercept and prediction.
+
+* :func:`objective` and :func:`metric` give callables for ``lightgbm.train``
+  (``params["objective"]`` and ``feval=``).  LightGBM hands a multiclass
+  objective its scores as an ``(n, K)`` column-major float64 array and reads
+  the gradient back class-major as float32: the callables return ``(n, K)``
+  float32 arrays in column-major order, which LightGBM flattens without a copy,
+  and reuse them every round.
+* :func:`dataset` builds a Dataset that carries what the objective needs.
+  LightGBM's labels are one value per row, so a soft-label matrix and per-cell
+  weights are attached to the Dataset object (the label field holds the
+  argmax, for LightGBM's own bookkeeping); ``init_score`` holds the intercept.
+* :func:`train` sets what LightGBM gets wrong by default for a custom
+  objective: the intercept (``init_score`` from the objective's ``init_raw``
+  instead of 0, then folded into the first trees so that the booster's raw
+  scores include it), ``num_class``, no default metric (``metric="None"``).
+  :func:`predict_proba` returns probabilities.
+
+A Dataset from :func:`dataset` must not be subset (as ``lightgbm.cv`` does):
+the attached matrices would no longer line up with the rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _engines as e
+from .objectives import Objective
+
+_TARGETS_ATTR = "gradhess_targets"
+
+
+def _lgb():
+    return e.require("lightgbm", "lightgbm")
+
+
+def _targets_of(data, objective: Objective) -> tuple[np.ndarray, np.ndarray | None]:
+    t = getattr(data, _TARGETS_ATTR, None)
+    if t is not None:
+        return t.y, t.sample_weight
+    y = data.get_label()
+    w = data.get_weight()
+    return y, w
+
+
+class LightGBMObjective:
+    """``params["objective"]`` callable: ``(preds, train_data) -> (grad, hess)``."""
+
+    def __init__(self, objective: Objective | str):
+        self.objective = e.resolve(objective)
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _out(self, shape):
+        if self._buffers is None or self._buffers[0].shape != shape:
+            self._buffers = (np.empty(shape, np.float32, order="F"),
+                             np.empty(shape, np.float32, order="F"))
+        return self._buffers
+
+    def __call__(self, preds: np.ndarray, train_data):
+        y, w = _targets_of(train_data, self.objective)
+        if self.objective.is_multiclass and preds.ndim == 1:
+            raise ValueError(
+                f"{self.objective.name} is a softmax objective but LightGBM produced one score "
+                f"per row: set num_class to K"
+            )
+        g, h = self._out(preds.shape)
+        return self.objective.gradient_hessian(y, preds, w, gradient_out=g, hessian_out=h)
+
+    def __repr__(self):
+        return f"gradhess.lightgbm.objective({self.objective!r})"
+
+
+class LightGBMMetric:
+    """``feval=`` callable: ``(name, weighted mean loss, is_higher_better=False)``."""
+
+    def __init__(self, objective: Objective | str):
+        self.objective = e.resolve(objective)
+
+    def __call__(self, preds: np.ndarray, eval_data):
+        y, w = _targets_of(eval_data, self.objective)
+        return self.objective.name, e.mean_loss(self.objective, y, preds, w), False
+
+
+def objective(objective: Objective | str) -> LightGBMObjective:
+    """The gradhess objective as LightGBM's ``params["objective"]`` callable.
+
+    >>> import numpy as np, lightgbm as lgb, gradhess, gradhess.lightgbm as gl
+    >>> X, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 3
+    >>> obj = gradhess.get("cross_entropy")
+    >>> params = {"objective": gl.objective(obj), "num_class": 3, "metric": "None",
+    ...           "verbose": -1, "min_data_in_leaf": 5}
+    >>> booster = lgb.train(params, gl.dataset(X, y, obj), 5, feval=gl.metric(obj))
+    >>> scores = booster.predict(X, raw_score=True) + obj.init_raw(y)  # init_score is not in the model
+    >>> obj.predict_proba(scores).shape
+    (60, 3)
+    """
+    return LightGBMObjective(objective)
+
+
+def metric(objective: Objective | str) -> LightGBMMetric:
+    """The matching ``feval=`` callable (weighted mean loss; lower is better)."""
+    return LightGBMMetric(objective)
+
+
+def dataset(X, y, objective: Objective | str, sample_weight=None, *, init_score=True,
+            n_classes=None, intercept=None, **kwargs):
+    """A ``lightgbm.Dataset`` for a gradhess objective.
+
+    Labels (class indices, an ``(n, K)`` probability matrix, or binary labels
+    in [0, 1]) and weights (``(n,)`` or ``(n, K)``) are validated and attached
+    to the Dataset.  With ``init_score=True`` the objective's intercept (or the
+    given ``intercept``) becomes the Dataset's ``init_score``; pass an array to
+    set your own, or ``False`` for none.  Extra keyword arguments go to
+    ``lightgbm.Dataset`` (``reference=`` for validation sets, ...).
+    """
+    lgb = _lgb()
+    obj = e.resolve(objective)
+    t = e.targets(obj, y, sample_weight, n_classes)
+    label = t.y.argmax(axis=1) if t.soft else t.y
+    weight = None if t.cell_weights else t.sample_weight
+    if init_score is True:
+        c = e.intercept(obj, t) if intercept is None else intercept
+        init_score = np.tile(np.atleast_1d(np.asarray(c, np.float64)), (t.n_rows, 1))
+        if t.n_classes is None:
+            init_score = init_score[:, 0]
+    elif init_score is False:
+        init_score = None
+    ds = lgb.Dataset(X, label=np.asarray(label, dtype=np.float64), weight=weight,
+                     init_score=init_score, **kwargs)
+    setattr(ds, _TARGETS_ATTR, t)
+    return ds
+
+
+def _engine_params(obj: Objective, t: e.Targets, params: dict | None) -> dict:
+    params = dict(params or {})
+    for key in ("objective", "objective_type", "app", "application", "loss"):
+        if key in params:
+            raise ValueError(
+                f"params[{key!r}] = {params[key]!r}: the objective is {obj.name}; remove it from params"
+            )
+    e.check_n_classes(t.n_classes, params, "num_class", "num_classes")
+    params.pop("num_classes", None)
+    params["num_class"] = t.n_classes if t.n_classes is not None else 1
+    params["objective"] = LightGBMObjective(obj)
+    params.setdefault("metric", "None")
+    params.setdefault("verbose", -1)
+    return params
+
+
+def _fold_intercept(booster, intercept, n_classes: int | None) -> None:
+    """Add the intercept to every leaf of the first iteration's trees (one per class)."""
+    c = np.atleast_1d(np.asarray(intercept, dtype=np.float64))
+    info = booster.dump_model(num_iteration=1)["tree_info"]
+    k = n_classes or 1
+    if len(info) < k:
+        raise ValueError("the booster has no trees: train for at least one round")
+    for j in range(k):
+        tree = info[j]
+        for leaf in range(tree["num_leaves"]):
+            booster.set_leaf_output(j, leaf, booster.get_leaf_output(j, leaf) + float(c[j]))
+
+
+def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
+          num_boost_round: int = 100, eval_set=None, early_stopping_rounds: int | None = None,
+          callbacks=None, evals_result: dict | None = None, n_classes=None):
+    """Train a LightGBM booster on a gradhess objective.
+
+    Same arguments as :func:`gradhess.xgboost.train`.  The intercept is
+    LightGBM's ``init_score`` during training and is then added to the first
+    iteration's trees, so ``booster.predict(X, raw_score=True)`` includes it.
+    Returns the ``lightgbm.Booster`` with a ``gradhess`` attribute for
+    :func:`predict_proba` (a Python attribute: after saving and loading the
+    model, pass ``objective=`` to :func:`predict_proba`).
+    """
+    lgb = _lgb()
+    obj = e.resolve(objective)
+    t = e.targets(obj, y, sample_weight, n_classes)
+    c = e.intercept(obj, t)
+    engine_params = _engine_params(obj, t, params)
+    dtrain = dataset(X, t.y, obj, t.sample_weight, n_classes=t.n_classes, intercept=c)
+    valid_sets, valid_names = [], []
+    for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set)):
+        valid_sets.append(dataset(Xv, yv, obj, wv, n_classes=t.n_classes, intercept=c,
+                                  reference=dtrain))
+        valid_names.append(f"valid_{i}")
+    callbacks = list(callbacks or [])
+    if early_stopping_rounds:
+        if not valid_sets:
+            raise ValueError("early_stopping_rounds needs an eval_set")
+        callbacks.append(lgb.early_stopping(early_stopping_rounds, verbose=False))
+    if evals_result is not None:
+        callbacks.append(lgb.record_evaluation(evals_result))
+    booster = lgb.train(engine_params, dtrain, num_boost_round=num_boost_round,
+                        valid_sets=valid_sets, valid_names=valid_names,
+                        feval=LightGBMMetric(obj), callbacks=callbacks)
+    _fold_intercept(booster, c, t.n_classes)
+    booster.gradhess = e.metadata(obj, t.n_classes, c)
+    return booster
+
+
+def predict_raw(booster, X, *, num_iteration=None) -> np.ndarray:
+    """Raw scores (intercept included for boosters from :func:`train`)."""
+    return booster.predict(X, raw_score=True, num_iteration=num_iteration)
+
+
+def predict_proba(booster, X, *, objective: Objective | str | None = None,
+                  num_iteration=None) -> np.ndarray:
+    """Probabilities from a booster trained by :func:`train`: ``(n, K)``, or ``(n,)`` for binary.
+
+    For a booster loaded from a file (which loses the Python attribute), pass
+    the ``objective`` it was trained with.
+    """
+    if objective is not None:
+        obj = e.resolve(objective)
+        raw = predict_raw(booster, X, num_iteration=num_iteration)
+        k = raw.shape[1] if obj.is_multiclass and np.ndim(raw) == 2 else None
+        if obj.is_multiclass and k is None:
+            raise ValueError(f"{obj.name} is a softmax objective but the booster has one output")
+        return e.proba_from_raw(obj, raw, k)
+    obj, k = e.from_metadata(getattr(booster, e.METADATA_KEY, None), "the booster")
+    return e.proba_from_raw(obj, predict_raw(booster, X, num_iteration=num_iteration), k)

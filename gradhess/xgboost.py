@@ -1,0 +1,207 @@
+"""XGBoost adapter: layout, sign, call signature, intercept and prediction.
+
+* :func:`objective` and :func:`metric` give callables for ``xgboost.train(obj=...,
+  custom_metric=...)``; they read labels and weights from the DMatrix.
+* :func:`dmatrix` builds a DMatrix that carries what the objective needs: class
+  indices as the label (``num_class``), soft labels as XGBoost's label matrix
+  (``num_target``), per-cell weights attached to the DMatrix object.
+* :func:`train` sets what XGBoost gets wrong by default for a custom objective:
+  the intercept (a vector ``base_score`` from the objective's ``init_raw``, not
+  0.5), ``num_class``/``num_target``, no default metric; the model remembers
+  its objective (booster attribute ``gradhess``), so :func:`predict_proba`
+  returns probabilities.  (With ``num_class`` and a callable objective,
+  ``Booster.predict`` returns class indices; :func:`predict_proba` asks for
+  margins and applies the objective's link.)
+
+XGBoost copies whatever gradient it is given into its own float32 buffers; the
+callables return float32 arrays in C order, the layout of XGBoost's
+predictions, reusing the same buffers every round.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from . import _engines as e
+from .objectives import Objective
+
+_CELL_WEIGHT_ATTR = "_gradhess_cell_weight"
+
+
+def _xgb():
+    return e.require("xgboost", "xgboost")
+
+
+def _labels_and_weights(dmat):
+    y = dmat.get_label()
+    cell = getattr(dmat, _CELL_WEIGHT_ATTR, None)
+    if cell is not None:
+        return y, cell
+    w = dmat.get_weight()
+    return y, (w if w.size else None)
+
+
+class XGBoostObjective:
+    """The ``obj=`` callable for ``xgboost.train``: ``(predt, dtrain) -> (grad, hess)``."""
+
+    def __init__(self, objective: Objective | str):
+        self.objective = e.resolve(objective)
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _out(self, shape):
+        if self._buffers is None or self._buffers[0].shape != shape:
+            self._buffers = (np.empty(shape, np.float32), np.empty(shape, np.float32))
+        return self._buffers
+
+    def __call__(self, predt: np.ndarray, dtrain):
+        y, w = _labels_and_weights(dtrain)
+        if self.objective.is_multiclass and predt.ndim == 1:
+            raise ValueError(
+                f"{self.objective.name} is a softmax objective but XGBoost produced one margin per "
+                f"row: set num_class (class indices) or num_target (label matrix) to K"
+            )
+        if not self.objective.is_multiclass and predt.ndim == 2:
+            predt = predt[:, 0] if predt.shape[1] == 1 else predt
+        g, h = self._out(predt.shape)
+        return self.objective.gradient_hessian(y, predt, w, gradient_out=g, hessian_out=h)
+
+    def __repr__(self):
+        return f"gradhess.xgboost.objective({self.objective!r})"
+
+
+class XGBoostMetric:
+    """The ``custom_metric=`` callable: the weighted mean loss, named after the objective."""
+
+    def __init__(self, objective: Objective | str):
+        self.objective = e.resolve(objective)
+
+    def __call__(self, predt: np.ndarray, dmat):
+        y, w = _labels_and_weights(dmat)
+        if not self.objective.is_multiclass and predt.ndim == 2:
+            predt = predt[:, 0]
+        return self.objective.name, e.mean_loss(self.objective, y, predt, w)
+
+
+def objective(objective: Objective | str) -> XGBoostObjective:
+    """The gradhess objective as XGBoost's ``obj=`` callable.
+
+    Use it with ``xgboost.train`` as any custom objective, on a DMatrix from
+    :func:`dmatrix` (which sets the label layout) and with ``num_class`` (or
+    ``num_target`` for soft labels) and ``base_score`` set to the intercept:
+
+    >>> import numpy as np, xgboost as xgb, gradhess, gradhess.xgboost as gx
+    >>> X, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 3
+    >>> obj = gradhess.get("cross_entropy")
+    >>> params = {"num_class": 3, "base_score": str(list(obj.init_raw(y))),
+    ...           "disable_default_eval_metric": 1, "max_depth": 2}
+    >>> booster = xgb.train(params, gx.dmatrix(X, y, obj), 5, obj=gx.objective(obj),
+    ...                     custom_metric=gx.metric(obj))
+    >>> margins = booster.predict(xgb.DMatrix(X), output_margin=True)
+    >>> obj.predict_proba(margins).shape
+    (60, 3)
+    """
+    return XGBoostObjective(objective)
+
+
+def metric(objective: Objective | str) -> XGBoostMetric:
+    """The matching ``custom_metric=`` callable (weighted mean loss; lower is better)."""
+    return XGBoostMetric(objective)
+
+
+def dmatrix(X, y, objective: Objective | str, sample_weight=None, *, n_classes=None,
+            base_margin=None, **kwargs):
+    """A DMatrix for a gradhess objective.
+
+    Class indices become the label (train with ``num_class=K``); an ``(n, K)``
+    probability matrix becomes XGBoost's label matrix (train with
+    ``num_target=K``); ``(n, K)`` cell weights are attached to the DMatrix,
+    where the gradhess callables read them.  Extra keyword arguments go to
+    ``xgboost.DMatrix``.
+    """
+    xgb = _xgb()
+    obj = e.resolve(objective)
+    t = e.targets(obj, y, sample_weight, n_classes)
+    weight = None if t.cell_weights else t.sample_weight
+    label = t.y.astype(np.float32)
+    dm = xgb.DMatrix(X, label=label, weight=weight, base_margin=base_margin, **kwargs)
+    if t.cell_weights:
+        setattr(dm, _CELL_WEIGHT_ATTR, t.sample_weight)
+    dm.gradhess_targets = t
+    return dm
+
+
+def _engine_params(obj: Objective, t: e.Targets, params: dict | None, intercept) -> dict:
+    params = dict(params or {})
+    if "objective" in params:
+        raise ValueError(
+            f"params['objective'] = {params['objective']!r}: the objective is {obj.name}; "
+            f"remove it from params"
+        )
+    e.check_n_classes(t.n_classes, params, "num_class", "num_target")
+    if t.n_classes is not None:
+        params.pop("num_class", None)
+        params.pop("num_target", None)
+        params["num_target" if t.soft else "num_class"] = t.n_classes
+    params.setdefault("disable_default_eval_metric", 1)
+    if "base_score" not in params:
+        base = np.atleast_1d(intercept).astype(float)
+        params["base_score"] = json.dumps(base.tolist()) if base.size > 1 else float(base[0])
+    return params
+
+
+def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
+          num_boost_round: int = 100, eval_set=None, early_stopping_rounds: int | None = None,
+          verbose_eval=False, evals_result: dict | None = None, callbacks=None, n_classes=None):
+    """Train an XGBoost booster on a gradhess objective.
+
+    Parameters
+    ----------
+    objective : registry name or objective instance
+    X, y : features and labels: ``(n,)`` class indices, an ``(n, K)`` probability
+        matrix (soft labels), or ``(n,)`` values in [0, 1] for binary objectives
+    sample_weight : ``(n,)`` per row or ``(n, K)`` per cell (softmax objectives)
+    params : XGBoost parameters; ``num_class``/``num_target``, ``base_score`` and
+        ``disable_default_eval_metric`` are set here unless given (given class
+        counts must match the labels)
+    eval_set : list of ``(X, y)`` or ``(X, y, sample_weight)``, evaluated with
+        :func:`metric`; the last one drives ``early_stopping_rounds``
+
+    Returns the ``xgboost.Booster``; its ``base_score`` holds the intercept and
+    its ``gradhess`` attribute the objective, for :func:`predict_proba`.
+    """
+    xgb = _xgb()
+    obj = e.resolve(objective)
+    t = e.targets(obj, y, sample_weight, n_classes)
+    intercept = e.intercept(obj, t)
+    engine_params = _engine_params(obj, t, params, intercept)
+    dtrain = dmatrix(X, t.y, obj, t.sample_weight, n_classes=t.n_classes)
+    evals = [(dtrain, "train")] if verbose_eval else []
+    for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set)):
+        evals.append((dmatrix(Xv, yv, obj, wv, n_classes=t.n_classes), f"valid_{i}"))
+    booster = xgb.train(
+        engine_params, dtrain, num_boost_round=num_boost_round, evals=evals,
+        obj=XGBoostObjective(obj), custom_metric=XGBoostMetric(obj),
+        early_stopping_rounds=early_stopping_rounds, verbose_eval=verbose_eval,
+        evals_result=evals_result, callbacks=callbacks,
+    )
+    booster.set_attr(**{e.METADATA_KEY: json.dumps(e.metadata(obj, t.n_classes, intercept))})
+    return booster
+
+
+
+def predict_raw(booster, X, *, iteration_range=None) -> np.ndarray:
+    """Raw margins (intercept included), using the best iteration after early stopping."""
+    xgb = _xgb()
+    data = X if isinstance(X, xgb.DMatrix) else xgb.DMatrix(X)
+    if iteration_range is None:
+        best = booster.attr("best_iteration")
+        iteration_range = (0, int(best) + 1) if best is not None else (0, 0)
+    return booster.predict(data, output_margin=True, iteration_range=iteration_range)
+
+
+def predict_proba(booster, X, *, iteration_range=None) -> np.ndarray:
+    """Probabilities from a booster trained by :func:`train`: ``(n, K)``, or ``(n,)`` for binary."""
+    obj, k = e.from_metadata(booster.attr(e.METADATA_KEY), "the booster")
+    return e.proba_from_raw(obj, predict_raw(booster, X, iteration_range=iteration_range), k)
