@@ -24,8 +24,18 @@ from .objectives import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # The estimator needs scikit-learn, an optional dependency: import it on first use.
+    if name == "BoostingClassifier":
+        from .sklearn import BoostingClassifier
+
+        return BoostingClassifier
+    raise AttributeError(f"module 'gradhess' has no attribute {name!r}")
+
 __all__ = [
     "OBJECTIVES",
+    "BoostingClassifier",
     "BinaryBrier",
     "BinaryCrossEntropy",
     "BinaryObjective",

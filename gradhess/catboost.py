@@ -144,13 +144,23 @@ class CatBoostMetric:
         return error / weight if weight else float("nan")
 
 
+def _make_metric(name: str, params: dict, intercept=None):
+    return metric(e.resolve(name).__class__(**params), intercept=intercept)
+
+
 def metric(objective: Objective | str, *, intercept=None):
     """The matching ``eval_metric`` object for CatBoost (margins + ``intercept``)."""
     obj = e.resolve(objective)
-    if obj.is_multiclass:
-        cls = type("GradhessCatBoostMetric", (CatBoostMetric, _cb().MultiTargetCustomMetric), {})
-        return cls(obj, intercept)
-    return CatBoostMetric(obj, intercept)
+    if not obj.is_multiclass:
+        return CatBoostMetric(obj, intercept)
+
+    def __reduce__(self):
+        c = None if intercept is None else np.asarray(intercept, np.float64).tolist()
+        return (_make_metric, (obj.name, obj.get_params(), c))
+
+    cls = type("GradhessCatBoostMetric", (CatBoostMetric, _cb().MultiTargetCustomMetric),
+               {"__reduce__": __reduce__})
+    return cls(obj, intercept)
 
 
 def pool(X, y, objective: Objective | str, sample_weight=None, *, n_classes=None, **kwargs):

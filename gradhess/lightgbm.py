@@ -144,6 +144,10 @@ def _engine_params(obj: Objective, t: e.Targets, params: dict | None) -> dict:
     params["objective"] = LightGBMObjective(obj)
     params.setdefault("metric", "None")
     params.setdefault("verbose", -1)
+    # Keep features that min_data_in_leaf makes unsplittable: with none left,
+    # LightGBM aborts on a custom objective (it does not on a built-in one).
+    # Unsplittable features change no tree.
+    params.setdefault("feature_pre_filter", False)
     return params
 
 

@@ -4,7 +4,8 @@
   custom_metric=...)``; they read labels and weights from the DMatrix.
 * :func:`dmatrix` builds a DMatrix that carries what the objective needs: class
   indices as the label (``num_class``), soft labels as XGBoost's label matrix
-  (``num_target``), per-cell weights attached to the DMatrix object.
+  (``num_target``), per-cell weights attached to the DMatrix object (with
+  their row means as the DMatrix weight, which XGBoost's sketch uses).
 * :func:`train` sets what XGBoost gets wrong by default for a custom objective:
   the intercept (a vector ``base_score`` from the objective's ``init_raw``, not
   0.5), ``num_class``/``num_target``, no default metric; the model remembers
@@ -123,7 +124,9 @@ def dmatrix(X, y, objective: Objective | str, sample_weight=None, *, n_classes=N
     xgb = _xgb()
     obj = e.resolve(objective)
     t = e.targets(obj, y, sample_weight, n_classes)
-    weight = None if t.cell_weights else t.sample_weight
+    # With cell weights the DMatrix still gets one weight per row (their mean): XGBoost uses
+    # it to place histogram bins (weighted quantile sketch); the gradients use the cells.
+    weight = t.row_weight()
     label = t.y.astype(np.float32)
     dm = xgb.DMatrix(X, label=label, weight=weight, base_margin=base_margin, **kwargs)
     if t.cell_weights:

@@ -1,0 +1,207 @@
+"""``BoostingClassifier``: a scikit-learn estimator for any gradhess objective on any engine."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import _engines as e
+from .objectives import Objective
+
+ENGINES = ("xgboost", "lightgbm", "catboost")
+
+
+def _adapter(engine: str):
+    if engine == "xgboost":
+        from . import xgboost as adapter
+    elif engine == "lightgbm":
+        from . import lightgbm as adapter
+    elif engine == "catboost":
+        from . import catboost as adapter
+    else:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    return adapter
+
+
+def _engine_params(engine, n_estimators, learning_rate, max_depth, random_state, n_jobs, extra):
+    """The estimator's common hyperparameters in each engine's own names."""
+    if engine == "xgboost":
+        params = {"eta": learning_rate, "max_depth": max_depth, "tree_method": "hist"}
+        if random_state is not None:
+            params["seed"] = random_state
+        if n_jobs is not None:
+            params["nthread"] = n_jobs
+    elif engine == "lightgbm":
+        params = {"learning_rate": learning_rate, "max_depth": max_depth,
+                  "num_leaves": min(31, 2 ** max_depth) if max_depth and max_depth > 0 else 31}
+        if random_state is not None:
+            params["seed"] = random_state
+        if n_jobs is not None:
+            params["num_threads"] = n_jobs
+    else:
+        params = {"learning_rate": learning_rate, "depth": max_depth}
+        if random_state is not None:
+            params["random_seed"] = random_state
+        if n_jobs is not None:
+            params["thread_count"] = n_jobs
+    params.update(extra or {})
+    return params
+
+
+e.require("sklearn", "sklearn")  # a clear ImportError when scikit-learn is missing
+
+from sklearn.base import BaseEstimator, ClassifierMixin  # noqa: E402
+from sklearn.exceptions import DataConversionWarning  # noqa: E402
+from sklearn.utils.multiclass import check_classification_targets  # noqa: E402
+from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
+
+
+class BoostingClassifier(ClassifierMixin, BaseEstimator):
+    """Gradient-boosted classifier trained on a gradhess objective.
+
+    Parameters
+    ----------
+    objective : str or Objective, default "cross_entropy"
+        A registry name (``gradhess.OBJECTIVES``) or an objective instance.
+    engine : {"xgboost", "lightgbm", "catboost"}, default "xgboost"
+    n_estimators : int, default 100
+        Boosting rounds.
+    learning_rate : float, default 0.1
+    max_depth : int, default 6
+        Tree depth (LightGBM also gets ``num_leaves = min(31, 2**max_depth)``).
+    early_stopping_rounds : int or None, default None
+        Stop when the objective's loss on the last ``eval_set`` has not improved
+        for this many rounds (needs ``eval_set`` in :meth:`fit`).
+    random_state : int or None, default None
+    n_jobs : int or None, default None
+        Threads for the engine (its default when None).
+    engine_params : dict or None, default None
+        Passed through to the engine; overrides the parameters above.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels (``arange(K)`` when fitted on a probability matrix).
+    booster_ : the engine's trained model
+    objective_ : Objective
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from gradhess import BoostingClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BoostingClassifier("brier", n_estimators=20, max_depth=3).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    def __init__(self, objective="cross_entropy", engine="xgboost", n_estimators=100,
+                 learning_rate=0.1, max_depth=6, early_stopping_rounds=None, random_state=None,
+                 n_jobs=None, engine_params=None):
+        self.objective = objective
+        self.engine = engine
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.engine_params = engine_params
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # every engine treats NaN as a missing value
+        return tags
+
+    # ------------------------------------------------------------------ labels
+    def _encode(self, y, fitting: bool):
+        """Class labels -> indices (keeping ``classes_``), or a checked probability matrix."""
+        arr = np.asarray(y)
+        if arr.ndim == 2 and arr.shape[1] > 1:
+            if fitting:
+                self.classes_ = np.arange(arr.shape[1])
+            elif arr.shape[1] != len(self.classes_):
+                raise ValueError(f"y has {arr.shape[1]} columns but the model has "
+                                 f"{len(self.classes_)} classes")
+            return arr.astype(np.float64)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected; it was "
+                          "raveled to shape (n_samples,)",
+                          DataConversionWarning, stacklevel=3)
+            arr = arr[:, 0]
+        check_classification_targets(arr)
+        if fitting:
+            self.classes_, idx = np.unique(arr, return_inverse=True)
+            return idx
+        idx = np.searchsorted(self.classes_, arr)
+        idx = np.clip(idx, 0, len(self.classes_) - 1)
+        unknown = self.classes_[idx] != arr
+        if unknown.any():
+            raise ValueError(f"y has labels not seen in fit: {np.unique(arr[unknown])[:5]}")
+        return idx
+
+    def _labels_for(self, obj: Objective, encoded):
+        """Engine labels for ``obj``: binary objectives take P(second class)."""
+        if obj.is_multiclass:
+            return encoded
+        if len(self.classes_) != 2:
+            raise ValueError(f"{obj.name} is a binary objective but y has {len(self.classes_)} classes")
+        return encoded[:, 1] if encoded.ndim == 2 else encoded.astype(np.float64)
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y, sample_weight=None, eval_set=None):
+        """Fit on class labels of any type, or on an ``(n, K)`` probability matrix.
+
+        ``sample_weight``: ``(n,)`` or ``(n, K)`` (XGBoost and LightGBM).
+        ``eval_set``: a list of ``(X, y)`` or ``(X, y, sample_weight)``, for
+        early stopping on the objective's loss.
+        """
+        adapter = _adapter(self.engine)
+        obj = e.resolve(self.objective)
+        X, y = validate_data(self, X, y, multi_output=True, ensure_all_finite="allow-nan",
+                             y_numeric=False)
+        if self.n_estimators is None or int(self.n_estimators) < 1:
+            raise ValueError(f"n_estimators must be >= 1; got {self.n_estimators!r}")
+        encoded = self._encode(y, fitting=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y has {len(self.classes_)} class; a classifier needs at least 2")
+        labels = self._labels_for(obj, encoded)
+        evals = []
+        for Xv, yv, wv in e.as_eval_list(eval_set):
+            Xv = validate_data(self, Xv, reset=False, ensure_all_finite="allow-nan")
+            evals.append((Xv, self._labels_for(obj, self._encode(yv, fitting=False)), wv))
+        if self.early_stopping_rounds and not evals:
+            raise ValueError("early_stopping_rounds needs an eval_set in fit()")
+        params = _engine_params(self.engine, self.n_estimators, self.learning_rate,
+                                self.max_depth, self.random_state, self.n_jobs, self.engine_params)
+        n_classes = len(self.classes_) if obj.is_multiclass else None
+        kwargs = dict(sample_weight=sample_weight, params=params,
+                      num_boost_round=int(self.n_estimators), eval_set=evals or None,
+                      early_stopping_rounds=self.early_stopping_rounds, n_classes=n_classes)
+        self.booster_ = adapter.train(obj, X, labels, **kwargs)
+        self.objective_ = obj
+        return self
+
+    # ----------------------------------------------------------------- predict
+    def predict_proba(self, X):
+        """Class probabilities, ``(n, K)`` in the order of ``classes_``."""
+        check_is_fitted(self, "booster_")
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        proba = _adapter(self.engine).predict_proba(self.booster_, X)
+        if proba.ndim == 1:
+            proba = np.column_stack([1.0 - proba, proba])
+        return proba
+
+    def predict(self, X):
+        """The most probable class of each row."""
+        check_is_fitted(self, "booster_")
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy; for a probability matrix ``y``, against its most probable class."""
+        arr = np.asarray(y)
+        if arr.ndim == 2 and arr.shape[1] > 1:
+            y = self.classes_[np.argmax(arr, axis=1)]
+        return super().score(X, y, sample_weight=sample_weight)
