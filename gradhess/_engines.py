@@ -44,6 +44,27 @@ def resolve(objective) -> Objective:
     )
 
 
+class EngineObjective:
+    """Base of the engine callables: an objective plus float32 gradient and Hessian buffers
+    in the engine's memory order (``order``), allocated once and reused every round."""
+
+    order = "C"
+
+    def __init__(self, objective: Objective | str):
+        self.objective = resolve(objective)
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+
+    def gradient_hessian(self, y, raw: np.ndarray, sample_weight):
+        if self._buffers is None or self._buffers[0].shape != raw.shape:
+            self._buffers = (np.empty(raw.shape, np.float32, order=self.order),
+                             np.empty(raw.shape, np.float32, order=self.order))
+        g, h = self._buffers
+        return self.objective.gradient_hessian(y, raw, sample_weight, gradient_out=g, hessian_out=h)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.objective!r})"
+
+
 @dataclass
 class Targets:
     """Validated labels and weights for one data set, in the compact form engines take.

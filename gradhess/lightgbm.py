@@ -34,7 +34,7 @@ def _lgb():
     return e.require("lightgbm", "lightgbm")
 
 
-def _targets_of(data, objective: Objective) -> tuple[np.ndarray, np.ndarray | None]:
+def _targets_of(data) -> tuple[np.ndarray, np.ndarray | None]:
     t = getattr(data, _TARGETS_ATTR, None)
     if t is not None:
         return t.y, t.sample_weight
@@ -43,31 +43,22 @@ def _targets_of(data, objective: Objective) -> tuple[np.ndarray, np.ndarray | No
     return y, w
 
 
-class LightGBMObjective:
-    """``params["objective"]`` callable: ``(preds, train_data) -> (grad, hess)``."""
+class LightGBMObjective(e.EngineObjective):
+    """``params["objective"]`` callable: ``(preds, train_data) -> (grad, hess)``.
 
-    def __init__(self, objective: Objective | str):
-        self.objective = e.resolve(objective)
-        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+    Returns column-major float32 arrays, which LightGBM flattens class-major
+    and passes on without a copy."""
 
-    def _out(self, shape):
-        if self._buffers is None or self._buffers[0].shape != shape:
-            self._buffers = (np.empty(shape, np.float32, order="F"),
-                             np.empty(shape, np.float32, order="F"))
-        return self._buffers
+    order = "F"
 
     def __call__(self, preds: np.ndarray, train_data):
-        y, w = _targets_of(train_data, self.objective)
+        y, w = _targets_of(train_data)
         if self.objective.is_multiclass and preds.ndim == 1:
             raise ValueError(
                 f"{self.objective.name} is a softmax objective but LightGBM produced one score "
                 f"per row: set num_class to K"
             )
-        g, h = self._out(preds.shape)
-        return self.objective.gradient_hessian(y, preds, w, gradient_out=g, hessian_out=h)
-
-    def __repr__(self):
-        return f"gradhess.lightgbm.objective({self.objective!r})"
+        return self.gradient_hessian(y, preds, w)
 
 
 class LightGBMMetric:
@@ -77,7 +68,7 @@ class LightGBMMetric:
         self.objective = e.resolve(objective)
 
     def __call__(self, preds: np.ndarray, eval_data):
-        y, w = _targets_of(eval_data, self.objective)
+        y, w = _targets_of(eval_data)
         return self.objective.name, e.mean_loss(self.objective, y, preds, w), False
 
 

@@ -44,17 +44,8 @@ def _labels_and_weights(dmat):
     return y, (w if w.size else None)
 
 
-class XGBoostObjective:
+class XGBoostObjective(e.EngineObjective):
     """The ``obj=`` callable for ``xgboost.train``: ``(predt, dtrain) -> (grad, hess)``."""
-
-    def __init__(self, objective: Objective | str):
-        self.objective = e.resolve(objective)
-        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
-
-    def _out(self, shape):
-        if self._buffers is None or self._buffers[0].shape != shape:
-            self._buffers = (np.empty(shape, np.float32), np.empty(shape, np.float32))
-        return self._buffers
 
     def __call__(self, predt: np.ndarray, dtrain):
         y, w = _labels_and_weights(dtrain)
@@ -65,11 +56,7 @@ class XGBoostObjective:
             )
         if not self.objective.is_multiclass and predt.ndim == 2:
             predt = predt[:, 0] if predt.shape[1] == 1 else predt
-        g, h = self._out(predt.shape)
-        return self.objective.gradient_hessian(y, predt, w, gradient_out=g, hessian_out=h)
-
-    def __repr__(self):
-        return f"gradhess.xgboost.objective({self.objective!r})"
+        return self.gradient_hessian(y, predt, w)
 
 
 class XGBoostMetric:
