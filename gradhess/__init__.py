@@ -10,6 +10,7 @@ per-cell weights.
 """
 
 from . import hessians
+from .labels import soft_labels
 from .objectives import (
     OBJECTIVES,
     BinaryBrier,
@@ -45,5 +46,6 @@ __all__ = [
     "SoftmaxObjective",
     "get",
     "hessians",
+    "soft_labels",
     "__version__",
 ]

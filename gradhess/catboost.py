@@ -184,7 +184,7 @@ def pool(X, y, objective: Objective | str, sample_weight=None, *, n_classes=None
 
 def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
           num_boost_round: int = 100, eval_set=None, early_stopping_rounds: int | None = None,
-          verbose=False, n_classes=None):
+          verbose=False, callbacks=None, n_classes=None):
     """Train a CatBoost model on a gradhess objective.
 
     Same arguments as :func:`gradhess.xgboost.train` (``params`` are CatBoost
@@ -211,7 +211,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
              for Xv, yv, wv in e.as_eval_list(eval_set)]
     model = cb.CatBoost(params)
     model.fit(train_pool, eval_set=evals or None, early_stopping_rounds=early_stopping_rounds,
-              verbose=verbose)
+              verbose=verbose, callbacks=callbacks)
     model.set_scale_and_bias(1.0, np.atleast_1d(c).astype(float).tolist())
     model.get_metadata()[e.METADATA_KEY] = json.dumps(e.metadata(obj, t.n_classes, c))
     return model

@@ -347,3 +347,45 @@ def test_check_detects_the_seed_index_slip(as_in_seed):
     results = checking.check_objective("seed", lambda s: SeedBrier(hessian="exact"), ["exact"],
                                        is_multiclass=True)
     assert results[0].passed is (not as_in_seed)
+
+
+# ------------------------------------------------------------ soft_labels
+def test_soft_labels_temperature_blend_smoothing():
+    p = np.array([[0.6, 0.3, 0.1, 0.0], [0.25, 0.25, 0.25, 0.25]])
+    np.testing.assert_allclose(gradhess.soft_labels(p), p)
+    sharp = gradhess.soft_labels(p, temperature=0.5)
+    np.testing.assert_allclose(sharp[0], np.array([0.36, 0.09, 0.01, 0.0]) / 0.46)
+    np.testing.assert_allclose(sharp[1], p[1])  # uniform stays uniform
+    assert sharp[0, 3] == 0.0  # zeros stay zero
+    soft = gradhess.soft_labels(p, temperature=4.0)
+    assert soft[0, 0] < p[0, 0] and soft[0, 3] == 0.0
+    blend = gradhess.soft_labels(p, hard_labels=[2, 0], alpha=0.25)
+    np.testing.assert_allclose(blend, 0.75 * p + 0.25 * np.eye(4)[[2, 0]])
+    smooth = gradhess.soft_labels(p, smoothing=0.2)
+    np.testing.assert_allclose(smooth, 0.8 * p + 0.05)
+    everything = gradhess.soft_labels(p, temperature=0.5, hard_labels=[2, 0], alpha=0.25, smoothing=0.2)
+    np.testing.assert_allclose(everything.sum(axis=1), 1.0)
+    np.testing.assert_allclose(everything, 0.8 * (0.75 * sharp + 0.25 * np.eye(4)[[2, 0]]) + 0.05)
+    # very low temperatures tend to the argmax without overflow
+    np.testing.assert_allclose(gradhess.soft_labels(p[:1], temperature=1e-3), [[1.0, 0.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"temperature": 0.0}, r"temperature must be a number in \(0, inf\); got 0\.0"),
+    ({"alpha": 1.5, "hard_labels": [0, 1]}, r"alpha must be a number in \[0, 1\]; got 1\.5"),
+    ({"smoothing": 1.0}, r"smoothing must be a number in \[0, 1\); got 1\.0"),
+    ({"alpha": 0.5}, r"alpha = 0\.5 blends with hard labels: pass hard_labels"),
+    ({"alpha": 0.5, "hard_labels": [0, 7]}, r"class index outside \[0, 3\] for K = 4 classes: 7 at row 1"),
+    ({"alpha": 0.5, "hard_labels": [0]}, r"hard_labels must have shape \(2,\); got shape \(1,\)"),
+])
+def test_soft_labels_bad_input(kwargs, match):
+    p = np.array([[0.6, 0.3, 0.1, 0.0], [0.25, 0.25, 0.25, 0.25]])
+    with pytest.raises(ValueError, match=match):
+        gradhess.soft_labels(p, **kwargs)
+
+
+def test_soft_labels_bad_proba():
+    with pytest.raises(ValueError, match=r"proba rows must sum to 1 \(tolerance 1e-06\); row 0 sums to 0\.9"):
+        gradhess.soft_labels(np.array([[0.5, 0.4]]))
+    with pytest.raises(ValueError, match=r"proba must be an \(n_samples, n_classes\) matrix"):
+        gradhess.soft_labels(np.array([0.5, 0.5]))

@@ -1,0 +1,287 @@
+"""Training from and predicting to data files: what ``gradhess fit`` and ``gradhess predict`` run.
+
+A model directory holds the engine's own model file (``model.json`` for
+XGBoost, ``model.txt`` for LightGBM, ``model.cbm`` for CatBoost) and
+``metadata.json`` (objective and its parameters, engine, classes, feature
+columns, intercept, versions).  Files are written atomically: a failed run
+leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from . import _engines as e
+
+MODEL_FILES = {"xgboost": "model.json", "lightgbm": "model.txt", "catboost": "model.cbm"}
+
+
+class InputError(ValueError):
+    """Bad input to the command line: reported as one line, exit code 2."""
+
+
+def _pandas():
+    return e.require("pandas", "cli")
+
+
+def read_table(path) -> "object":
+    """A CSV or Parquet file (by extension: .parquet/.pq is Parquet, anything else CSV)."""
+    pd = _pandas()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"cannot read {path}: no such file")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except ImportError as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    except Exception as exc:  # pandas raises many types for unreadable files
+        raise InputError(f"cannot read {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+
+
+def write_table(df, path) -> None:
+    """Write CSV or Parquet (by extension), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        if parquet:
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _missing(df, columns, what):
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"{what} column(s) not found: {', '.join(missing)} "
+                         f"(the file has: {', '.join(map(str, df.columns[:12]))}"
+                         f"{', ...' if len(df.columns) > 12 else ''})")
+
+
+def features(df, columns) -> np.ndarray:
+    """The feature matrix; every feature column must be numeric (or boolean)."""
+    _missing(df, columns, "feature")
+    bad = [c for c in columns if not (df[c].dtype.kind in "biuf")]
+    if bad:
+        raise InputError(f"non-numeric feature column(s): {', '.join(map(str, bad))} "
+                         f"(dtype {df[bad[0]].dtype}); encode them as numbers first")
+    return df[list(columns)].to_numpy(dtype=np.float64)
+
+
+def targets_from(df, obj, label=None, proba_columns=None, weight=None, classes=None):
+    """Labels (hard: classes and indices; soft: probability columns) and weights from a table."""
+    if (label is None) == (proba_columns is None):
+        raise InputError("give exactly one of --label COLUMN or --proba-columns C1,C2,...")
+    w = None
+    if weight is not None:
+        _missing(df, [weight], "weight")
+        w = df[weight].to_numpy(dtype=np.float64)
+    if label is not None:
+        _missing(df, [label], "label")
+        values = df[label].to_numpy()
+        if classes is None:
+            classes = np.unique(values)
+        idx = np.searchsorted(classes, values)
+        idx = np.clip(idx, 0, len(classes) - 1)
+        unknown = classes[idx] != values
+        if unknown.any():
+            raise InputError(f"label column {label!r} has values not seen in training: "
+                             f"{list(np.unique(values[unknown])[:5])}")
+        if obj.is_multiclass:
+            y = idx
+        else:
+            if len(classes) != 2:
+                raise InputError(f"{obj.name} is a binary objective but {label!r} has {len(classes)} "
+                                 f"classes")
+            y = idx.astype(np.float64)
+        return y, w, list(classes)
+    _missing(df, proba_columns, "probability")
+    y = df[list(proba_columns)].to_numpy(dtype=np.float64)
+    if not obj.is_multiclass:
+        if len(proba_columns) != 2:
+            raise InputError(f"{obj.name} is a binary objective: give two probability columns "
+                             f"(negative, positive)")
+        from . import _validation as v
+
+        v.check_probabilities("probability columns", y, rows_sum_to_one=True)
+        return y[:, 1], w, list(proba_columns)
+    return y, w, list(proba_columns)
+
+
+# -------------------------------------------------------------- progress
+class Progress:
+    """A per-round progress bar (tqdm) showing the metric; silent when not a terminal."""
+
+    def __init__(self, total: int, metric: str, enabled: bool | None = None):
+        enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.bar = None
+        self.metric = metric
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="round", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, value: float | None):
+        if self.bar is not None:
+            if value is not None:
+                self.bar.set_postfix({self.metric: f"{value:.5f}"}, refresh=False)
+            self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+    def engine_callback(self, engine: str):
+        if engine == "xgboost":
+            import xgboost as xgb
+
+            progress = self
+
+            class _XGB(xgb.callback.TrainingCallback):
+                def after_iteration(self, model, epoch, evals_log):
+                    last = [v[-1] for d in evals_log.values() for v in d.values()]
+                    progress.update(last[-1] if last else None)
+                    return False
+
+            return _XGB()
+        if engine == "lightgbm":
+            def _lgb(env):
+                res = env.evaluation_result_list
+                self.update(res[-1][2] if res else None)
+            return _lgb
+
+        class _CB:
+            def after_iteration(cb_self, info):
+                vals = [v[-1] for d in info.metrics.values() for v in d.values()]
+                self.update(vals[-1] if vals else None)
+                return True
+
+        return _CB()
+
+
+# ------------------------------------------------------------------- fit
+def fit(data, *, objective: str, engine: str, out, label=None, proba_columns=None, weight=None,
+        hessian=None, valid=None, rounds: int = 100, early_stopping=None, params=None,
+        progress: bool | None = None) -> Path:
+    from .objectives import get
+
+    if engine not in MODEL_FILES:
+        raise InputError(f"unknown engine {engine!r}; choose from {', '.join(MODEL_FILES)}")
+    adapter = __import__(f"gradhess.{engine}", fromlist=["train"])
+    e.require(engine, engine)
+    obj = get(objective) if hessian is None else get(objective, hessian=hessian)
+    df = read_table(data)
+    y, w, classes = targets_from(df, obj, label, proba_columns, weight)
+    used = {label, weight, *(proba_columns or [])} - {None}
+    feature_names = [c for c in df.columns if c not in used]
+    if not feature_names:
+        raise InputError(f"{data} has no feature columns besides the label/weight columns")
+    X = features(df, feature_names)
+    eval_set = None
+    if valid is not None:
+        dv = read_table(valid)
+        yv, wv, _ = targets_from(dv, obj, label, proba_columns, weight,
+                                 classes=np.asarray(classes) if label is not None else None)
+        eval_set = [(features(dv, feature_names), yv, wv)]
+    elif early_stopping:
+        raise InputError("--early-stopping needs --valid DATA")
+    n_classes = len(classes) if obj.is_multiclass else None
+    bar = Progress(rounds, obj.name, progress)
+    if eval_set is None:  # the bar reports the training loss
+        eval_set = [(X, y, w)]
+        early = None
+    else:
+        early = early_stopping
+    try:
+        model = adapter.train(obj, X, y, sample_weight=w, params=params or {}, num_boost_round=rounds,
+                              eval_set=eval_set, early_stopping_rounds=early, n_classes=n_classes,
+                              callbacks=[bar.engine_callback(engine)])
+    finally:
+        bar.close()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        **e.metadata(obj, n_classes, e.intercept(obj, e.targets(obj, y, w, n_classes))),
+        "engine": engine,
+        "classes": [c.item() if hasattr(c, "item") else c for c in classes],
+        "features": [str(c) for c in feature_names],
+        "label": label,
+        "proba_columns": proba_columns,
+        "versions": {"gradhess": __version__, engine: __import__(engine).__version__},
+    }
+    model_path = out / MODEL_FILES[engine]
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{model_path.name}.", suffix=model_path.suffix)
+    os.close(fd)
+    try:
+        model.save_model(tmp)
+        os.replace(tmp, model_path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".metadata.json.")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(meta, fh, indent=2)
+    os.replace(tmp, out / "metadata.json")
+    return out
+
+
+def load(model_dir):
+    """The engine model and metadata from a directory written by :func:`fit`."""
+    model_dir = Path(model_dir)
+    meta_path = model_dir / "metadata.json"
+    if not meta_path.is_file():
+        raise InputError(f"{model_dir} is not a gradhess model directory (no metadata.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        engine = meta["engine"]
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"cannot read {meta_path}: {exc}") from None
+    e.require(engine, engine)
+    path = model_dir / MODEL_FILES[engine]
+    if not path.is_file():
+        raise InputError(f"{model_dir} has no {MODEL_FILES[engine]}")
+    if engine == "xgboost":
+        import xgboost as xgb
+
+        model = xgb.Booster(model_file=str(path))
+    elif engine == "lightgbm":
+        import lightgbm as lgb
+
+        model = lgb.Booster(model_file=str(path))
+    else:
+        import catboost as cb
+
+        model = cb.CatBoost()
+        model.load_model(str(path))
+    return model, meta
+
+
+def predict(model_dir, data, out) -> Path:
+    """Write class probabilities for ``data`` to ``out`` (CSV or Parquet), one column per class."""
+    pd = _pandas()
+    model, meta = load(model_dir)
+    df = read_table(data)
+    X = features(df, meta["features"])
+    obj, k = e.from_metadata(meta, "the model")
+    adapter = __import__(f"gradhess.{meta['engine']}", fromlist=["predict_raw"])
+    proba = e.proba_from_raw(obj, adapter.predict_raw(model, X), k)
+    if proba.ndim == 1:
+        proba = np.column_stack([1.0 - proba, proba])
+    names = [f"proba_{c}" for c in meta["classes"]]
+    write_table(pd.DataFrame(proba, columns=names), out)
+    return Path(out)
