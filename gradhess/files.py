@@ -132,9 +132,15 @@ class Progress:
         self.bar = None
         self.metric = metric
         if enabled:
+            import shutil
+
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="round", file=sys.stderr, dynamic_ncols=True)
+            # a terminal that reports no size (some ptys) gets 100 x 20: tqdm hides bars
+            # on terminals it believes to have 0 rows
+            size = shutil.get_terminal_size((100, 20))
+            self.bar = tqdm(total=total, unit="round", file=sys.stderr, ncols=size.columns or 100,
+                            nrows=size.lines or 20)
 
     def update(self, value: float | None):
         if self.bar is not None:

@@ -1,0 +1,206 @@
+"""``gradhess demo``, ``fit`` and ``predict`` driven as subprocesses, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run(*args, cwd=None, timeout=600, env=None):
+    return subprocess.run([sys.executable, "-m", "gradhess", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, env=env)
+
+
+def one_line_error(res, *fragments):
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    X, y = make_classification(n_samples=600, n_features=5, n_informative=4, n_redundant=0, n_classes=3,
+                               random_state=0)
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    df["animal"] = np.array(["cat", "dog", "eel"])[y]
+    df["w"] = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    soft = 0.8 * np.eye(3)[y] + 0.2 / 3
+    for j in range(3):
+        df[f"p{j}"] = soft[:, j]
+    hard = df.drop(columns=["p0", "p1", "p2"])
+    hard.iloc[:450].to_csv(d / "train.csv", index=False)
+    hard.iloc[450:].to_csv(d / "valid.csv", index=False)
+    hard.iloc[:450].to_parquet(d / "train.parquet")
+    df.drop(columns=["animal"]).iloc[:450].to_parquet(d / "soft.parquet")
+    df.drop(columns=["animal"]).iloc[:450].to_csv(d / "soft.csv", index=False)
+    bad = df.drop(columns=["animal"]).iloc[:450].copy()
+    bad.loc[7, "p0"] = 0.5  # row 7 sums to more than 1
+    bad.to_csv(d / "bad_soft.csv", index=False)
+    text = hard.iloc[:450].copy()
+    text["colour"] = "red"
+    text.to_csv(d / "text_feature.csv", index=False)
+    (d / "garbage.parquet").write_bytes(b"this is not parquet")
+    return d, y
+
+
+def test_demo_quick(tmp_path):
+    out = tmp_path / "report"
+    res = run("demo", "--quick", "--out", out, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (out / "reliability.png").read_bytes()[:8] == PNG_SIGNATURE
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = metrics["rows"]
+    students = [r for r in rows if r["model"].startswith("gradhess")]
+    baselines = [r for r in rows if r["model"].startswith("built-in")]
+    assert len(students) == 4 * len(metrics["engines"]) and len(baselines) == 2 * len(metrics["engines"])
+    for r in rows:
+        assert set(r) >= {"log_loss", "brier", "accuracy", "ece", "teacher_agreement", "kl_to_teacher",
+                          "fit_seconds"}
+        assert 0.5 < r["accuracy"] <= 1.0 and r["log_loss"] > 0
+    report = (out / "report.md").read_text()
+    assert "| engine | model | targets | log loss" in report and "reliability.png" in report
+    assert "teacher probabilities, T=1/3" in res.stdout
+
+
+@pytest.mark.parametrize("engine", ["xgboost", "lightgbm", "catboost"])
+def test_fit_predict_hard_labels_csv(tables, tmp_path, engine):
+    d, y = tables
+    model = tmp_path / "model"
+    res = run("fit", d / "train.csv", "--objective", "brier", "--engine", engine, "--label", "animal",
+              "--weight", "w", "--valid", d / "valid.csv", "--rounds", 30, "--early-stopping", 5,
+              "--out", model)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.strip() == ""  # no progress bar when stderr is not a terminal
+    meta = json.loads((model / "metadata.json").read_text())
+    assert meta["classes"] == ["cat", "dog", "eel"] and meta["engine"] == engine
+    assert meta["objective"] == "brier" and meta["features"] == [f"f{i}" for i in range(5)]
+    assert len(meta["intercept"]) == 3 and engine in meta["versions"]
+    res = run("predict", model, d / "valid.csv", "--out", tmp_path / "proba.csv")
+    assert res.returncode == 0, res.stderr
+    proba = pd.read_csv(tmp_path / "proba.csv")
+    assert list(proba.columns) == ["proba_cat", "proba_dog", "proba_eel"] and len(proba) == 150
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
+    accuracy = (proba.to_numpy().argmax(axis=1) == y[450:]).mean()
+    assert accuracy > 0.6
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_fit_predict_soft_labels(tables, tmp_path, fmt):
+    d, y = tables
+    model = tmp_path / "model"
+    res = run("fit", d / f"soft.{fmt}", "--objective", "cross_entropy", "--engine", "xgboost",
+              "--proba-columns", "p0,p1,p2", "--weight", "w", "--hessian", "majorizer", "--rounds", 20,
+              "--out", model)
+    assert res.returncode == 0, res.stderr
+    meta = json.loads((model / "metadata.json").read_text())
+    assert meta["params"]["hessian"] == "majorizer" and meta["proba_columns"] == ["p0", "p1", "p2"]
+    res = run("predict", model, d / "train.parquet", "--out", tmp_path / "proba.parquet")
+    assert res.returncode == 0, res.stderr
+    proba = pd.read_parquet(tmp_path / "proba.parquet")
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
+    assert (proba.to_numpy().argmax(axis=1) == y[:450]).mean() > 0.7
+
+
+def test_progress_bar_on_a_terminal(tables, tmp_path):
+    d, _ = tables
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "gradhess", "fit", str(d / "train.csv"), "--objective",
+                             "brier", "--engine", "lightgbm", "--label", "animal", "--rounds", "7",
+                             "--out", str(tmp_path / "m")], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(master)
+    text = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "7/7" in text and "brier=" in text
+
+
+# ------------------------------------------------------------- bad input
+def test_missing_columns(tables, tmp_path):
+    d, _ = tables
+    out = tmp_path / "never"
+    one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost", "--label",
+                       "species", "--out", out), "gradhess fit:", "label column(s) not found: species")
+    one_line_error(run("fit", d / "soft.csv", "--objective", "brier", "--engine", "xgboost",
+                       "--proba-columns", "p0,p1,p9", "--out", out), "probability column(s) not found: p9")
+    one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost", "--label",
+                       "animal", "--weight", "weight", "--out", out), "weight column(s) not found: weight")
+    assert not out.exists()
+    run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost", "--label", "animal",
+        "--rounds", 2, "--out", tmp_path / "m")
+    pd.read_csv(d / "valid.csv").drop(columns=["f3"]).to_csv(tmp_path / "no_f3.csv", index=False)
+    one_line_error(run("predict", tmp_path / "m", tmp_path / "no_f3.csv", "--out", tmp_path / "p.csv"),
+                   "gradhess predict:", "feature column(s) not found: f3")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_non_numeric_features(tables, tmp_path):
+    d, _ = tables
+    one_line_error(run("fit", d / "text_feature.csv", "--objective", "brier", "--engine", "lightgbm",
+                       "--label", "animal", "--out", tmp_path / "m"),
+                   "non-numeric feature column(s): colour")
+    assert not (tmp_path / "m").exists()
+
+
+def test_probability_columns_must_sum_to_one(tables, tmp_path):
+    d, _ = tables
+    one_line_error(run("fit", d / "bad_soft.csv", "--objective", "cross_entropy", "--engine", "xgboost",
+                       "--proba-columns", "p0,p1,p2", "--out", tmp_path / "m"),
+                   "rows must sum to 1 (tolerance 1e-06); row 7 sums to")
+    assert not (tmp_path / "m").exists()
+
+
+def test_unknown_objective_engine_and_unreadable_files(tables, tmp_path):
+    d, _ = tables
+    one_line_error(run("fit", d / "train.csv", "--objective", "focal", "--engine", "xgboost", "--label",
+                       "animal", "--out", tmp_path / "m"), "invalid choice: 'focal'")
+    one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", "sklearn", "--label",
+                       "animal", "--out", tmp_path / "m"), "invalid choice: 'sklearn'")
+    one_line_error(run("fit", d / "garbage.parquet", "--objective", "brier", "--engine", "xgboost",
+                       "--label", "animal", "--out", tmp_path / "m"), "cannot read", "garbage.parquet")
+    one_line_error(run("fit", d / "nothing.csv", "--objective", "brier", "--engine", "xgboost",
+                       "--label", "animal", "--out", tmp_path / "m"), "cannot read", "no such file")
+    one_line_error(run("predict", tmp_path, d / "valid.csv", "--out", tmp_path / "p.csv"),
+                   "is not a gradhess model directory")
+    assert not (tmp_path / "m").exists() and not (tmp_path / "p.csv").exists()
+
+
+def test_engine_not_installed(tables, tmp_path):
+    """An engine that cannot be imported (hidden from this one process) names the extra."""
+    d, _ = tables
+    code = ("import sys; sys.modules['lightgbm'] = None; from gradhess.cli import main; "
+            f"sys.exit(main(['fit', {str(d / 'train.csv')!r}, '--objective', 'brier', '--engine', "
+            f"'lightgbm', '--label', 'animal', '--out', {str(tmp_path / 'm')!r}]))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    one_line_error(res, 'lightgbm is not installed; install it with: pip install "gradhess[lightgbm]"')
+
+
+def test_help_lists_every_command():
+    res = run("--help")
+    for command in ("demo", "fit", "predict", "check"):
+        assert command in res.stdout
+        sub = run(command, "--help")
+        assert sub.returncode == 0 and "usage: gradhess " + command in sub.stdout
