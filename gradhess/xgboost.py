@@ -79,10 +79,10 @@ def objective(objective: Objective | str) -> XGBoostObjective:
     :func:`dmatrix` (which sets the label layout) and with ``num_class`` (or
     ``num_target`` for soft labels) and ``base_score`` set to the intercept:
 
-    >>> import numpy as np, xgboost as xgb, gradhess, gradhess.xgboost as gx
+    >>> import json, numpy as np, xgboost as xgb, gradhess, gradhess.xgboost as gx
     >>> X, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 3
     >>> obj = gradhess.get("cross_entropy")
-    >>> params = {"num_class": 3, "base_score": str(list(obj.init_raw(y))),
+    >>> params = {"num_class": 3, "base_score": json.dumps(obj.init_raw(y).tolist()),
     ...           "disable_default_eval_metric": 1, "max_depth": 2}
     >>> booster = xgb.train(params, gx.dmatrix(X, y, obj), 5, obj=gx.objective(obj),
     ...                     custom_metric=gx.metric(obj))
