@@ -115,6 +115,13 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _bench(args) -> int:
+    from . import bench
+
+    bench.run(quick=args.quick, parts=args.parts, out=args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gradhess",
@@ -182,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("data", help="data to predict (.csv, .parquet)")
     predict.add_argument("--out", required=True, metavar="FILE", help="output file (.csv, .parquet)")
     predict.set_defaults(func=_predict)
+
+    bench = sub.add_parser(
+        "bench", help="measure engine costs side by side (CatBoost, soft labels vs replication)",
+        description="Side-by-side measurements in one process, alternating repeats, medians: "
+                    "CatBoost with a gradhess objective against its built-in MultiClass and against "
+                    "an objective doing no work; soft labels against row replication on XGBoost "
+                    "and LightGBM. Prints Markdown; --out writes bench.md and bench.json.")
+    bench.add_argument("--quick", action="store_true", help="small sizes (under two minutes)")
+    bench.add_argument("--parts", nargs="+", choices=["catboost", "soft"], default=["catboost", "soft"],
+                       help="which measurements to run (default: both)")
+    bench.add_argument("--out", metavar="DIR", help="also write bench.md and bench.json here")
+    bench.set_defaults(func=_bench)
     return parser
 
 

@@ -76,7 +76,7 @@ def _missing(df, columns, what):
 def features(df, columns) -> np.ndarray:
     """The feature matrix; every feature column must be numeric (or boolean)."""
     _missing(df, columns, "feature")
-    bad = [c for c in columns if not (df[c].dtype.kind in "biuf")]
+    bad = [c for c in columns if df[c].dtype.kind not in "biuf"]
     if bad:
         raise InputError(f"non-numeric feature column(s): {', '.join(map(str, bad))} "
                          f"(dtype {df[bad[0]].dtype}); encode them as numbers first")

@@ -200,7 +200,21 @@ def test_engine_not_installed(tables, tmp_path):
 
 def test_help_lists_every_command():
     res = run("--help")
-    for command in ("demo", "fit", "predict", "check"):
+    for command in ("demo", "fit", "predict", "check", "bench"):
         assert command in res.stdout
         sub = run(command, "--help")
         assert sub.returncode == 0 and "usage: gradhess " + command in sub.stdout
+
+
+def test_bench_quick(tmp_path):
+    res = run("bench", "--quick", "--out", tmp_path, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    results = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["k"] for r in results["catboost"]] == [3, 10]
+    for r in results["catboost"]:
+        assert r["gradhess_over_builtin"] == pytest.approx(r["gradhess_s"] / r["builtin_s"])
+        assert r["gradhess_s"] > 0 and r["builtin_s"] > 0 and r["no_work_s"] > 0
+    for r in results["soft"]:
+        assert r["rows_replicated"] > 5 * r["rows_soft"]
+        assert abs(r["kl_soft"] - r["kl_replicated"]) < 0.1
+    assert "| CatBoost |" in (tmp_path / "bench.md").read_text()
