@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,9 +133,21 @@ def targets(objective: Objective, y, sample_weight=None, n_classes: int | None =
         if arr.size == 0:
             raise ValueError("y is empty")
         v.check_finite("y", arr)
-        k = int(arr.max()) + 1 if n_classes is None else int(n_classes)
         n = arr.shape[0]
+        if n_classes is None:
+            k = int(arr.max()) + 1
+            if k > 2 * n + 2:
+                raise ValueError(f"y holds class indices up to {k - 1} for {n} rows: pass the class "
+                                 f"count as n_classes, or encode the labels as 0..K-1")
+        else:
+            k = int(n_classes)
         y_out = v.check_class_labels(arr, k)
+        if n_classes is None:
+            absent = np.setdiff1d(np.arange(k), y_out)
+            if absent.size:
+                warnings.warn(f"class indices {absent[:10].tolist()} do not occur in y, so K = {k} "
+                              f"includes empty classes; labels must be 0..K-1 (pass n_classes=K "
+                              f"to silence this)", UserWarning, stacklevel=3)
     else:
         raise ValueError(
             f"y must be (n_samples,) class indices or an (n_samples, n_classes) probability "
@@ -180,8 +193,10 @@ def mean_loss(objective: Objective, y, raw, sample_weight=None) -> float:
 
 def metadata(objective: Objective, n_classes: int | None, intercept) -> dict[str, Any]:
     """What a trained model must remember to turn margins into probabilities."""
+    cls = type(objective)
     return {
         "objective": objective.name,
+        "class": f"{cls.__module__}:{cls.__qualname__}",
         "params": objective.get_params(),
         "n_classes": n_classes,
         "intercept": np.atleast_1d(np.asarray(intercept, dtype=np.float64)).tolist(),
@@ -197,8 +212,23 @@ def from_metadata(meta: str | dict | None, what: str) -> tuple[Objective, int | 
         )
     if isinstance(meta, str):
         meta = json.loads(meta)
-    objective = OBJECTIVES[meta["objective"]](**meta["params"])
-    return objective, meta["n_classes"]
+    cls = OBJECTIVES.get(meta["objective"])
+    path = meta.get("class")
+    if path and (cls is None or f"{cls.__module__}:{cls.__qualname__}" != path):
+        # an objective class of the user's own (or a subclass): import it back
+        module_name, _, qualname = path.partition(":")
+        try:
+            obj = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+            cls = obj
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"{what} was trained with objective class {path}, which cannot be "
+                             f"imported here: {exc}") from None
+    if cls is None:
+        raise ValueError(f"{what} was trained with objective {meta['objective']!r}, which is not "
+                         f"registered here")
+    return cls(**meta["params"]), meta["n_classes"]
 
 
 def proba_from_raw(objective: Objective, raw: np.ndarray, n_classes: int | None) -> np.ndarray:
@@ -212,6 +242,27 @@ def proba_from_raw(objective: Objective, raw: np.ndarray, n_classes: int | None)
     elif raw.ndim != 2 or raw.shape[1] != n_classes:
         raise ValueError(f"expected margins of shape (n, {n_classes}); got shape {raw.shape}")
     return objective.predict_proba(raw.astype(np.float64, copy=False))
+
+
+def _shape(X) -> tuple:
+    shape = getattr(X, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(X)
+
+
+def check_features(X, n_rows: int, eval_list) -> None:
+    """Training features must have a row per label; eval sets as many columns as training."""
+    shape = _shape(X)
+    if len(shape) != 2:
+        raise ValueError(f"X must be a 2-D (n_samples, n_features) array; got shape {shape}")
+    if shape[0] != n_rows:
+        raise ValueError(f"X has {shape[0]} rows but y has {n_rows}")
+    for i, (Xv, yv, _) in enumerate(eval_list):
+        sv = _shape(Xv)
+        if len(sv) != 2 or sv[1] != shape[1]:
+            raise ValueError(f"eval_set[{i}] X has shape {sv} but the training X has {shape[1]} features")
+        nv = np.shape(yv)[0] if np.ndim(yv) else 0
+        if sv[0] != nv:
+            raise ValueError(f"eval_set[{i}] X has {sv[0]} rows but its y has {nv}")
 
 
 def as_eval_list(eval_set) -> list[tuple]:

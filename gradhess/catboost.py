@@ -43,9 +43,10 @@ def _make_softmax_objective(objective: Objective, intercept):
     cb = _cb()
     from .kernels import rows
 
-    kernel = getattr(rows, f"{objective.name}_row", None)
+    kernel = getattr(rows, objective.row_kernel, None) if objective.row_kernel else None
     if kernel is None:
-        raise ValueError(f"{objective.name} has no per-row kernel for CatBoost")
+        raise ValueError(f"{objective.name} has no per-row kernel (row_kernel), which CatBoost's "
+                         f"per-object objective needs")
     strategy = rows.STRATEGY_CODES[objective.hessian]
     scale = float(objective.hessian_scale)
     floor = float(hessians.CLIP_FLOOR)
@@ -66,8 +67,7 @@ def _make_softmax_objective(objective: Objective, intercept):
         return -g, hess
 
     def __reduce__(self):
-        return (_make_objective, (objective.name, objective.get_params(),
-                                  None if intercept is None else offset.tolist()))
+        return (_native, (objective, None if intercept is None else offset.tolist()))
 
     cls = type("GradhessCatBoostObjective", (cb.MultiTargetCustomObjective,), {
         "calc_ders_multi": calc_ders_multi,
@@ -90,10 +90,6 @@ class BinaryCatBoostObjective:
         z = np.asarray(approxes, dtype=np.float64) + self.intercept
         g, h = self.objective.gradient_hessian(np.asarray(targets), z, weights)
         return np.stack([-g, -h], axis=1)
-
-
-def _make_objective(name: str, params: dict, intercept=None):
-    return _native(e.resolve(name).__class__(**params), intercept)
 
 
 def _native(obj: Objective, intercept=None):
@@ -122,6 +118,13 @@ class CatBoostMetric:
     def __init__(self, objective: Objective | str, intercept=None):
         self.objective = e.resolve(objective)
         self.intercept = 0.0 if intercept is None else np.asarray(intercept, np.float64)
+        # Softmax labels reach CatBoost already smoothed (pool() applies the objective's
+        # label transform): score them with an objective that does not smooth again.
+        params = self.objective.get_params()
+        if self.objective.is_multiclass and params.get("label_smoothing"):
+            self._scorer = type(self.objective)(**{**params, "label_smoothing": 0.0})
+        else:
+            self._scorer = self.objective
 
     def is_max_optimal(self):
         return False
@@ -129,23 +132,23 @@ class CatBoostMetric:
     def evaluate(self, approxes, target, weight):
         raw = np.asarray(approxes, dtype=np.float64)
         if self.objective.is_multiclass:
-            raw = raw.T  # CatBoost passes one array per dimension
-            y = np.asarray(target, dtype=np.float64)
-            y = y.T if y.ndim == 2 and y.shape[0] == raw.shape[1] != raw.shape[0] else y
+            # CatBoost passes margins and labels one array per dimension: (K, n)
+            raw = raw.T
+            y = np.asarray(target, dtype=np.float64).T
             y = y / y.sum(axis=1, keepdims=True)  # labels travel as float32
         else:
             raw = raw[0]
             y = np.asarray(target, dtype=np.float64)
         w = None if weight is None else np.asarray(weight, dtype=np.float64)
-        loss = self.objective.loss(y, raw + self.intercept, w)
+        loss = self._scorer.loss(y, raw + self.intercept, w)
         return float(loss.sum()), float(w.sum() if w is not None else len(loss))
 
     def get_final_error(self, error, weight):
         return error / weight if weight else float("nan")
 
 
-def _make_metric(name: str, params: dict, intercept=None):
-    return metric(e.resolve(name).__class__(**params), intercept=intercept)
+def _make_metric(objective: Objective, intercept=None):
+    return metric(objective, intercept=intercept)
 
 
 def metric(objective: Objective | str, *, intercept=None):
@@ -156,7 +159,7 @@ def metric(objective: Objective | str, *, intercept=None):
 
     def __reduce__(self):
         c = None if intercept is None else np.asarray(intercept, np.float64).tolist()
-        return (_make_metric, (obj.name, obj.get_params(), c))
+        return (_make_metric, (obj, c))
 
     cls = type("GradhessCatBoostMetric", (CatBoostMetric, _cb().MultiTargetCustomMetric),
                {"__reduce__": __reduce__})
@@ -203,12 +206,18 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
                              f"remove it from params")
     e.check_n_classes(t.n_classes, params, "classes_count")
     params.pop("classes_count", None)
+    if early_stopping_rounds and not eval_set:
+        raise ValueError("early_stopping_rounds needs an eval_set")
     params.update(loss_function=_native(obj, c), eval_metric=metric(obj, intercept=c),
                   iterations=num_boost_round, boost_from_average=False)
+    # CatBoost cuts the model back to its best eval iteration whenever an eval set is given;
+    # like the other adapters, keep every round unless early stopping was asked for.
+    params.setdefault("use_best_model", bool(early_stopping_rounds))
     params.setdefault("allow_writing_files", False)
+    eval_list = e.as_eval_list(eval_set)
+    e.check_features(X, t.n_rows, eval_list)
     train_pool = pool(X, t.y, obj, t.sample_weight, n_classes=t.n_classes)
-    evals = [pool(Xv, yv, obj, wv, n_classes=t.n_classes)
-             for Xv, yv, wv in e.as_eval_list(eval_set)]
+    evals = [pool(Xv, yv, obj, wv, n_classes=t.n_classes) for Xv, yv, wv in eval_list]
     model = cb.CatBoost(params)
     model.fit(train_pool, eval_set=evals or None, early_stopping_rounds=early_stopping_rounds,
               verbose=verbose, callbacks=callbacks)

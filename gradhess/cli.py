@@ -107,6 +107,16 @@ def _predict(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, exit code 2 (subcommand parsers inherit this)."""
 
@@ -177,8 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--weight", metavar="COLUMN", help="column of row weights")
     fit.add_argument("--hessian", choices=hessians.STRATEGIES, help="Hessian strategy (default: the objective's)")
     fit.add_argument("--valid", metavar="DATA", help="validation data, for the metric and early stopping")
-    fit.add_argument("--rounds", type=int, default=100, help="boosting rounds (default 100)")
-    fit.add_argument("--early-stopping", type=int, metavar="N", help="stop after N rounds without improvement")
+    fit.add_argument("--rounds", type=_positive_int, default=100, help="boosting rounds (default 100)")
+    fit.add_argument("--early-stopping", type=_positive_int, metavar="N",
+                     help="stop after N rounds without improvement")
     fit.add_argument("--out", required=True, metavar="DIR", help="model directory")
     fit.set_defaults(func=_fit)
 
@@ -214,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     try:
         return args.func(args)
-    except (ValueError, ImportError, OSError, KeyError) as exc:
+    except Exception as exc:  # an engine's own error types included: one line, no traceback
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"gradhess {args.command}: {message}", file=sys.stderr)
         return 2

@@ -160,7 +160,8 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
           callbacks=None, evals_result: dict | None = None, n_classes=None):
     """Train a LightGBM booster on a gradhess objective.
 
-    Same arguments as :func:`gradhess.xgboost.train`.  The intercept is
+    Same arguments as :func:`gradhess.xgboost.train`, except that LightGBM's early stopping
+    stops when *any* eval set stops improving (XGBoost's follows the last one).  The intercept is
     LightGBM's ``init_score`` during training and is then added to the first
     iteration's trees, so ``booster.predict(X, raw_score=True)`` includes it.
     Returns the ``lightgbm.Booster`` with a ``gradhess`` attribute for
@@ -172,9 +173,11 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     t = e.targets(obj, y, sample_weight, n_classes)
     c = e.intercept(obj, t)
     engine_params = _engine_params(obj, t, params)
+    eval_list = e.as_eval_list(eval_set)
+    e.check_features(X, t.n_rows, eval_list)
     dtrain = dataset(X, t.y, obj, t.sample_weight, n_classes=t.n_classes, intercept=c)
     valid_sets, valid_names = [], []
-    for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set)):
+    for i, (Xv, yv, wv) in enumerate(eval_list):
         valid_sets.append(dataset(Xv, yv, obj, wv, n_classes=t.n_classes, intercept=c,
                                   reference=dtrain))
         valid_names.append(f"valid_{i}")

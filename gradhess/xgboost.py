@@ -166,9 +166,11 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     t = e.targets(obj, y, sample_weight, n_classes)
     intercept = e.intercept(obj, t)
     engine_params = _engine_params(obj, t, params, intercept)
+    eval_list = e.as_eval_list(eval_set)
+    e.check_features(X, t.n_rows, eval_list)
     dtrain = dmatrix(X, t.y, obj, t.sample_weight, n_classes=t.n_classes)
     evals = [(dtrain, "train")] if verbose_eval else []
-    for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set)):
+    for i, (Xv, yv, wv) in enumerate(eval_list):
         evals.append((dmatrix(Xv, yv, obj, wv, n_classes=t.n_classes), f"valid_{i}"))
     booster = xgb.train(
         engine_params, dtrain, num_boost_round=num_boost_round, evals=evals,

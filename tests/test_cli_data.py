@@ -218,3 +218,12 @@ def test_bench_quick(tmp_path):
         assert r["rows_replicated"] > 5 * r["rows_soft"]
         assert abs(r["kl_soft"] - r["kl_replicated"]) < 0.1
     assert "| CatBoost |" in (tmp_path / "bench.md").read_text()
+
+
+def test_rounds_must_be_positive(tables, tmp_path):
+    d, _ = tables
+    for engine in ("xgboost", "catboost"):
+        one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", engine, "--label",
+                           "animal", "--rounds", 0, "--out", tmp_path / "m"),
+                       "argument --rounds: expected a positive integer; got 0")
+    assert not (tmp_path / "m").exists()

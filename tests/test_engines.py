@@ -363,3 +363,61 @@ def test_models_survive_save_and_load(data, tmp_path):
     np.testing.assert_allclose(gc.predict_proba(cloaded, X), gc.predict_proba(m, X), atol=1e-7)
     m2 = pickle.loads(pickle.dumps(m))
     np.testing.assert_allclose(gc.predict_proba(m2, X), gc.predict_proba(m, X), atol=1e-7)
+
+
+# ------------------------------------------------- review regressions
+class TemperedCrossEntropy(gradhess.SoftmaxCrossEntropy):
+    """An objective class of the user's own, not in the registry."""
+
+    name = "tempered_cross_entropy"
+
+
+def test_catboost_metric_smooths_once(data):
+    X, y, w = data
+    obj = gradhess.get("cross_entropy", label_smoothing=0.3)
+    c = obj.init_raw(y, w)
+    raw = np.random.default_rng(0).normal(size=(len(y), K))
+    p = gc.pool(X, y, obj, w)
+    metric = gc.metric(obj, intercept=c)
+    labels = np.asarray(p.get_label(), dtype=np.float64)
+    total, weight = metric.evaluate(raw.T, labels.T, w)
+    assert total / weight == pytest.approx(_engines.mean_loss(obj, y, raw + c, w), rel=1e-6)
+
+
+def test_catboost_keeps_every_round_without_early_stopping(data):
+    X, y, _ = data
+    model = gc.train("cross_entropy", X[:800], y[:800], params=PARAMS["catboost"], num_boost_round=15,
+                     eval_set=[(X[800:], y[800:])])
+    assert model.tree_count_ == 15
+    with pytest.raises(ValueError, match="early_stopping_rounds needs an eval_set"):
+        gc.train("cross_entropy", X, y, num_boost_round=2, early_stopping_rounds=2)
+
+
+@pytest.mark.parametrize("engine", list(ADAPTERS))
+def test_unregistered_objective_class_round_trips(data, engine):
+    X, y, _ = data
+    obj = TemperedCrossEntropy(label_smoothing=0.05)
+    ad = ADAPTERS[engine]
+    model = ad.train(obj, X, y, params=PARAMS[engine], num_boost_round=3)
+    p = ad.predict_proba(model, X)
+    expected = obj.predict_proba(ad.predict_raw(model, X))
+    np.testing.assert_allclose(p, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("engine", list(ADAPTERS))
+def test_feature_shapes_are_checked(data, engine):
+    X, y, _ = data
+    ad = ADAPTERS[engine]
+    with pytest.raises(ValueError, match=r"X has 1199 rows but y has 1200"):
+        ad.train("brier", X[1:], y, num_boost_round=1)
+    with pytest.raises(ValueError, match=r"eval_set\[0\] X has shape \(10, 7\) but the training X has 8 features"):
+        ad.train("brier", X, y, num_boost_round=1, eval_set=[(X[:10, :7], y[:10])])
+
+
+def test_inferred_class_count():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = np.arange(30) % 3 + 1  # 1-based labels
+    with pytest.warns(UserWarning, match=r"class indices \[0\] do not occur in y, so K = 4"):
+        gx.train("brier", X, y, num_boost_round=1)
+    with pytest.raises(ValueError, match=r"y holds class indices up to 1000000000 for 30 rows"):
+        gx.train("brier", X, np.where(np.arange(30) == 0, 10**9, y), num_boost_round=1)

@@ -138,3 +138,15 @@ def test_bad_parameters(iris):
     clf = BoostingClassifier(n_estimators=3).fit(X, y)
     with pytest.raises(ValueError, match="y has labels not seen in fit"):
         clf.fit(X, y, eval_set=[(X, np.full(len(y), "rose"))])
+
+
+def test_objective_instance_clones_and_tunes(iris):
+    X, y = iris
+    clf = BoostingClassifier(gradhess.get("cross_entropy", label_smoothing=0.1), n_estimators=5, max_depth=2)
+    twin = clone(clf)
+    assert twin.objective == clf.objective and twin.objective is not clf.objective
+    assert cross_val_score(clf, X, y, cv=3).mean() > 0.8
+    grid = GridSearchCV(clf, {"objective__hessian": ["exact", "majorizer"]}, cv=3).fit(X, y)
+    assert grid.best_estimator_.objective.hessian in ("exact", "majorizer")
+    with pytest.raises(ValueError, match="SoftmaxCrossEntropy has no parameter"):
+        gradhess.get("cross_entropy").set_params(gamma=2)

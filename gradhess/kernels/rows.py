@@ -4,8 +4,8 @@ An engine that calls its objective once per object (CatBoost) needs the
 gradient and Hessian diagonal of a single row, without NumPy's per-call
 overhead.  These kernels compute exactly what :mod:`gradhess.kernels.reference`
 computes for one row (tests compare them), in float64, writing into ``g`` and
-``h``.  ``strategy`` is an integer code (:data:`STRATEGY_CODES`).  The kernel
-of the objective registered as ``NAME`` is ``NAME_row``.
+``h``.  ``strategy`` is an integer code (:data:`STRATEGY_CODES`).  An objective
+names its kernel in its ``row_kernel`` attribute.
 
 When numba is not installed they run as plain Python (correct, slow).
 """

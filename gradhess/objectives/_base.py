@@ -58,6 +58,10 @@ class Objective:
     #: The strategies this objective accepts.
     hessian_strategies: ClassVar[tuple[str, ...]] = hessians.STRATEGIES
 
+    #: Name of the per-row compiled kernel in :mod:`gradhess.kernels.rows` (softmax objectives
+    #: with one; CatBoost needs it), or None.
+    row_kernel: ClassVar[str | None] = None
+
     # Kernels (float64 in, float64 out, no validation), set by each subclass.
     _loss_kernel: ClassVar[Callable[..., np.ndarray]]
     _gradient_hessian_kernel: ClassVar[Callable[..., tuple[np.ndarray, np.ndarray]]]
@@ -75,9 +79,23 @@ class Objective:
         sig = inspect.signature(cls.__init__)
         return [p for p in sig.parameters if p != "self"]
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as resolved (``hessian`` is never ``None`` here)."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, as resolved (``hessian`` is never ``None`` here).
+
+        ``deep`` is accepted for scikit-learn, which clones and tunes objectives
+        passed to an estimator as it does nested estimators.
+        """
         return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> "Objective":
+        """Set constructor arguments, validated as in ``__init__``; returns ``self``."""
+        unknown = set(params) - set(self._param_names())
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no parameter(s) {', '.join(sorted(unknown))}; "
+                             f"valid: {', '.join(self._param_names())}")
+        fresh = type(self)(**{**self.get_params(), **params})
+        self.__dict__.update(fresh.__dict__)
+        return self
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={val!r}" for k, val in self.get_params().items())

@@ -56,6 +56,7 @@ class Brier(SoftmaxObjective):
     """
 
     name = "brier"
+    row_kernel = "brier_row"
     default_hessian = "gauss_newton"
     _loss_kernel = staticmethod(k.brier_loss)
     _gradient_hessian_kernel = staticmethod(k.brier_gradient_hessian)

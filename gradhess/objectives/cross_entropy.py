@@ -55,6 +55,7 @@ class SoftmaxCrossEntropy(LabelSmoothing, SoftmaxObjective):
     """
 
     name = "cross_entropy"
+    row_kernel = "cross_entropy_row"
     default_hessian = "exact"
     _loss_kernel = staticmethod(k.cross_entropy_loss)
     _gradient_hessian_kernel = staticmethod(k.cross_entropy_gradient_hessian)
