@@ -181,14 +181,20 @@ def check_n_classes(n_classes: int | None, params: dict, *keys: str) -> None:
                 )
 
 
-def mean_loss(objective: Objective, y, raw, sample_weight=None) -> float:
-    """The weighted mean loss: ``sum_i L_i / sum_i wbar_i`` (``wbar`` = row mean weight)."""
+def loss_sums(objective: Objective, y, raw, sample_weight=None) -> tuple[float, float]:
+    """``(sum_i L_i, sum_i wbar_i)`` (``wbar`` = row mean weight): what a weighted mean
+    over several data partitions adds up."""
     loss = objective.loss(y, raw, sample_weight)
     if sample_weight is None:
-        return float(loss.sum() / max(loss.shape[0], 1))
+        return float(loss.sum()), float(loss.shape[0])
     w = np.asarray(sample_weight, dtype=np.float64)
-    total = w.sum() if w.ndim == 1 else w.mean(axis=1).sum()
-    return float(loss.sum() / total) if total > 0 else float("nan")
+    return float(loss.sum()), float(w.sum() if w.ndim == 1 else w.mean(axis=1).sum())
+
+
+def mean_loss(objective: Objective, y, raw, sample_weight=None) -> float:
+    """The weighted mean loss: ``sum_i L_i / sum_i wbar_i`` (``wbar`` = row mean weight)."""
+    total, weight = loss_sums(objective, y, raw, sample_weight)
+    return total / weight if weight > 0 else float("nan")
 
 
 def metadata(objective: Objective, n_classes: int | None, intercept) -> dict[str, Any]:

@@ -60,16 +60,26 @@ class XGBoostObjective(e.EngineObjective):
 
 
 class XGBoostMetric:
-    """The ``custom_metric=`` callable: the weighted mean loss, named after the objective."""
+    """The ``custom_metric=`` callable: the weighted mean loss, named after the objective.
+
+    The loss and weight sums are combined with XGBoost's collective allreduce, so under
+    distributed training (``xgboost.dask``) the value is the global weighted mean over
+    all workers' rows, not a mean of per-worker means; in one process the allreduce is
+    the identity.
+    """
 
     def __init__(self, objective: Objective | str):
         self.objective = e.resolve(objective)
 
     def __call__(self, predt: np.ndarray, dmat):
+        from xgboost import collective
+
         y, w = _labels_and_weights(dmat)
         if not self.objective.is_multiclass and predt.ndim == 2:
             predt = predt[:, 0]
-        return self.objective.name, e.mean_loss(self.objective, y, predt, w)
+        sums = np.array(e.loss_sums(self.objective, y, predt, w), dtype=np.float64)
+        total, weight = collective.allreduce(sums, collective.Op.SUM)
+        return self.objective.name, float(total / weight) if weight > 0 else float("nan")
 
 
 def objective(objective: Objective | str) -> XGBoostObjective:

@@ -1,0 +1,293 @@
+"""Scale out: gradhess objectives on Dask clusters, through ``xgboost.dask``.
+
+Each worker calls the objective on its own partitions (the callables of
+:mod:`gradhess.xgboost` are pickled to the workers); the evaluation metric adds
+the loss and weight sums of all workers with XGBoost's collective allreduce, so
+it is the global weighted mean; the intercept is computed once, on the client,
+from sufficient statistics of all labels (one pass over the data), and equals
+the single-machine one.
+
+LightGBM on Dask is refused: ``lightgbm.dask`` builds each worker's Dataset
+from its partitions internally, with one label per row, so there is no sound
+place to keep a soft-label matrix or per-cell weights aligned with the rows on
+every worker.  Use XGBoost, whose label matrix travels with the partitions.
+CatBoost has no distributed Python objective.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from . import _engines as e
+from . import _validation as v
+from . import xgboost as gx
+from .objectives import Objective
+
+
+def _modules():
+    e.require("dask", "dask")
+    e.require("distributed", "dask")
+    xd = e.require("xgboost.dask", "dask")
+    import dask.array as da
+
+    return da, xd
+
+
+def _as_dask_array(da, a, name):
+    if a is None:
+        return None
+    if hasattr(a, "to_dask_array"):  # dask DataFrame / Series
+        a = a.to_dask_array(lengths=True)
+    if not hasattr(a, "chunks"):
+        raise ValueError(f"{name} must be a dask array or dask DataFrame/Series; got {type(a).__name__}")
+    return a
+
+
+def _prepared_labels(da, objective: Objective, y, n_classes):
+    """Labels as a float dask array for XGBoost ((n,) or (n, K)), and K."""
+    if not objective.is_multiclass:
+        if y.ndim != 1:
+            raise ValueError(f"y must be a 1-D array of labels in [0, 1] for {objective.name}; "
+                             f"got shape {y.shape}")
+        return y.astype(np.float64), None
+    if y.ndim == 2:
+        k = y.shape[1]
+        if n_classes is not None and n_classes != k:
+            raise ValueError(f"the label matrix has K = {k} columns but n_classes = {n_classes}")
+        return y.astype(np.float64), k
+    if y.ndim != 1:
+        raise ValueError(f"y must be (n,) class indices or an (n, K) probability matrix; got shape {y.shape}")
+    return y, n_classes
+
+
+def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
+    """The objective's ``init_raw`` over dask arrays, in one pass over the data.
+
+    Every registered objective's optimal constant depends on the labels only
+    through the per-class sums ``B_j = sum_i w_ij y_ij`` and ``W_j = sum_i w_ij``;
+    they are reduced on the cluster (with the label checks: class range, rows
+    summing to 1, probabilities in [0, 1]) and handed to the objective's kernel.
+    Returns ``(intercept, K)``.
+    """
+    import dask
+
+    da, _ = _modules()
+    y = _as_dask_array(da, y, "y")
+    w = _as_dask_array(da, sample_weight, "sample_weight")
+    if w is not None and w.ndim != 1:
+        raise ValueError(f"on Dask, sample_weight must be one weight per row (n,); got shape {w.shape}")
+    y, k = _prepared_labels(da, objective, y, n_classes)
+    checks = {}
+    if objective.is_multiclass and y.ndim == 1:
+        if k is None:
+            k = int(y.max().compute()) + 1
+        checks["min"], checks["max"] = y.min(), y.max()
+        kk = k
+        # (indices out of range are caught by the range check computed in the same pass)
+        dense = y.map_blocks(lambda b: np.eye(kk)[np.clip(b.astype(np.int64), 0, kk - 1)], new_axis=1,
+                             chunks=(y.chunks[0], (kk,)), dtype=np.float64)
+    else:
+        dense = y
+        checks["min"], checks["max"] = y.min(), y.max()
+        if y.ndim == 2:
+            checks["sum_dev"] = abs(y.sum(axis=1) - 1.0).max()
+    dense = dense.map_blocks(objective._transform_labels, dtype=np.float64)
+    ww = da.ones(y.shape[0], chunks=y.chunks[0]) if w is None else w.astype(np.float64)
+    if dense.ndim == 2:
+        b = (dense * ww[:, None]).sum(axis=0)
+    else:
+        b = (dense * ww).sum()
+    total, b, checks, wmin = dask.compute(ww.sum(), b, checks, ww.min())
+    if not np.isfinite(checks["min"]) or not np.isfinite(checks["max"]) or not np.isfinite(total):
+        raise ValueError("y or sample_weight contains NaN or inf")
+    if wmin < 0:
+        raise ValueError(f"sample_weight must be non-negative; got {wmin}")
+    if objective.is_multiclass and y.ndim == 1:
+        if checks["min"] < 0 or checks["max"] >= k:
+            raise ValueError(f"y has class indices in [{checks['min']}, {checks['max']}] for K = {k} classes")
+    else:
+        if checks["min"] < 0 or checks["max"] > 1:
+            raise ValueError(f"y must hold probabilities in [0, 1]; got values in "
+                             f"[{checks['min']}, {checks['max']}]")
+        tol = v.SUM_TOLERANCE.get(np.dtype(y.dtype), 1e-6)
+        if checks.get("sum_dev", 0.0) > tol:
+            raise ValueError(f"y rows must sum to 1 (tolerance {tol:g}); the largest deviation is "
+                             f"{checks['sum_dev']:.3g}")
+    if not total > 0:
+        raise ValueError("cannot compute an intercept: the total weight is zero")
+    if objective.is_multiclass:
+        row_y = (np.asarray(b) / total)[None, :]
+        row_w = np.full((1, k), total)
+        return objective._init_raw_kernel(row_y, row_w), k
+    return objective._init_raw_kernel(np.array([float(b) / total]), np.array([total])), None
+
+
+def train(client, objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
+          num_boost_round: int = 100, eval_set=None, early_stopping_rounds: int | None = None,
+          n_classes=None, verbose_eval=False):
+    """Train with ``xgboost.dask.train`` on a gradhess objective; returns the ``xgboost.Booster``.
+
+    ``X``, ``y``, ``sample_weight`` (one weight per row) are dask arrays or dask
+    DataFrames/Series; ``y`` is class indices, an ``(n, K)`` probability matrix,
+    or binary labels in [0, 1].  ``eval_set`` entries likewise; the metric is
+    the global weighted mean loss.  The booster remembers its objective for
+    :func:`predict_proba` and :func:`gradhess.xgboost.predict_proba`.
+    """
+    da, xd = _modules()
+    obj = e.resolve(objective)
+    c, k = intercept(obj, y, sample_weight, n_classes)
+    soft = k is not None and _as_dask_array(da, y, "y").ndim == 2
+    # the objective's labels as XGBoost carries them: class indices (num_class) or the
+    # label matrix (num_target); label smoothing happens in the objective, on each worker
+    layout = e.Targets(np.zeros((1, k)) if soft else np.zeros(1, dtype=np.int64), k, None)
+    engine_params = gx._engine_params(obj, layout, params, c)
+
+    def dmatrix(Xp, yp, wp):
+        # labels and weights partitioned like the features: XGBoost pairs them partition by partition
+        Xa = _as_dask_array(da, Xp, "X")
+        ya = _as_dask_array(da, yp, "y").rechunk({0: Xa.chunks[0]})
+        wa = _as_dask_array(da, wp, "sample_weight")
+        if wa is not None:
+            wa = wa.rechunk({0: Xa.chunks[0]})
+        return xd.DaskDMatrix(client, Xa, label=ya.astype(np.float64) if soft else ya, weight=wa)
+
+    dtrain = dmatrix(X, y, sample_weight)
+    evals = [(dmatrix(Xv, yv, wv), f"valid_{i}") for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set))]
+    output = xd.train(client, engine_params, dtrain, num_boost_round=num_boost_round, evals=evals,
+                      obj=gx.XGBoostObjective(obj), custom_metric=gx.XGBoostMetric(obj),
+                      early_stopping_rounds=early_stopping_rounds, verbose_eval=verbose_eval)
+    booster = output["booster"]
+    booster.set_attr(**{e.METADATA_KEY: json.dumps(e.metadata(obj, k, c))})
+    booster.gradhess_history = output["history"]
+    return booster
+
+
+def predict_raw(client, booster, X):
+    """Raw margins as a dask array (best iteration after early stopping)."""
+    _, xd = _modules()
+    best = booster.attr("best_iteration")
+    iteration_range = (0, int(best) + 1) if best is not None else (0, 0)
+    return xd.predict(client, booster, X, output_margin=True, iteration_range=iteration_range)
+
+
+def predict_proba(client, booster, X):
+    """Probabilities as a dask array: ``(n, K)``, or ``(n,)`` for binary objectives."""
+    obj, k = e.from_metadata(booster.attr(e.METADATA_KEY), "the booster")
+    raw = predict_raw(client, booster, X)
+    if k is None:
+        return raw.map_blocks(lambda b: obj.predict_proba(np.asarray(b, np.float64).reshape(-1)),
+                              dtype=np.float64)
+    return raw.map_blocks(lambda b: obj.predict_proba(np.asarray(b, np.float64)), dtype=np.float64)
+
+
+def _classifier_base():
+    from .sklearn import BoostingClassifier
+
+    return BoostingClassifier
+
+
+class DaskBoostingClassifier(_classifier_base()):
+    """:class:`gradhess.BoostingClassifier` on a Dask cluster (``xgboost.dask`` underneath).
+
+    The same parameters and methods; ``fit`` takes dask arrays or dask
+    DataFrames/Series (class labels of any type, or an ``(n, K)`` probability
+    matrix; one weight per row) and uses the current ``distributed`` client;
+    ``predict_proba`` and ``predict`` return dask arrays.  ``engine`` must be
+    ``"xgboost"`` (see the module docstring for why LightGBM is refused).
+    """
+
+    def _client(self):
+        from distributed import default_client
+
+        try:
+            return default_client()
+        except ValueError:
+            raise ValueError("no Dask client: create one first, e.g. distributed.Client(cluster)") from None
+
+    def _check_engine(self):
+        if self.engine != "xgboost":
+            raise ValueError(
+                f"engine={self.engine!r} is not supported on Dask: LightGBM's Dask interface keeps one "
+                f"label per row on each worker, with no sound way to align a label matrix, and CatBoost "
+                f"has no distributed Python objective; use engine='xgboost'")
+
+    def fit(self, X, y, sample_weight=None, eval_set=None):
+        """Fit on dask collections; see :meth:`gradhess.BoostingClassifier.fit`."""
+        from .sklearn import _engine_params
+
+        da, _ = _modules()
+        self._check_engine()
+        client = self._client()
+        obj = e.resolve(self.objective)
+        X = _as_dask_array(da, X, "X")
+        y = _as_dask_array(da, y, "y")
+        if X.ndim != 2 or X.shape[0] != y.shape[0]:
+            raise ValueError(f"X has shape {X.shape} but y has {y.shape[0]} rows")
+        labels = self._encode_dask(da, y, fitting=True)
+        evals = [(_as_dask_array(da, Xv, "X"), self._encode_dask(da, _as_dask_array(da, yv, "y"), False), wv)
+                 for Xv, yv, wv in e.as_eval_list(eval_set)]
+        if self.early_stopping_rounds and not evals:
+            raise ValueError("early_stopping_rounds needs an eval_set in fit()")
+        if not obj.is_multiclass:
+            if len(self.classes_) != 2:
+                raise ValueError(f"{obj.name} is a binary objective but y has {len(self.classes_)} classes")
+            labels = labels[:, 1] if labels.ndim == 2 else labels.astype(np.float64)
+            evals = [(Xv, yv[:, 1] if yv.ndim == 2 else yv.astype(np.float64), wv) for Xv, yv, wv in evals]
+        params = _engine_params("xgboost", self.n_estimators, self.learning_rate, self.max_depth,
+                                self.random_state, self.n_jobs, self.engine_params)
+        self.booster_ = train(client, obj, X, labels, sample_weight=sample_weight, params=params,
+                              num_boost_round=int(self.n_estimators), eval_set=evals or None,
+                              early_stopping_rounds=self.early_stopping_rounds,
+                              n_classes=len(self.classes_) if obj.is_multiclass else None)
+        self.objective_ = obj
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _encode_dask(self, da, y, fitting):
+        if y.ndim == 2:
+            if fitting:
+                self.classes_ = np.arange(y.shape[1])
+            return y
+        if fitting:
+            self.classes_ = np.unique(da.unique(y).compute())
+        classes = self.classes_
+
+        def encode(block):
+            idx = np.clip(np.searchsorted(classes, block), 0, len(classes) - 1)
+            if (classes[idx] != block).any():
+                raise ValueError(f"y has labels not seen in fit: {np.unique(block[classes[idx] != block])[:5]}")
+            return idx
+
+        return y.map_blocks(encode, dtype=np.int64)
+
+    def predict_proba(self, X):
+        """Class probabilities as a dask array ``(n, K)``."""
+        from sklearn.utils.validation import check_is_fitted
+
+        da, _ = _modules()
+        check_is_fitted(self, "booster_")
+        proba = predict_proba(self._client(), self.booster_, _as_dask_array(da, X, "X"))
+        if proba.ndim == 1:
+            proba = proba.map_blocks(lambda p: np.column_stack([1.0 - p, p]), new_axis=1,
+                                     chunks=(proba.chunks[0], (2,)), dtype=np.float64)
+        return proba
+
+    def predict(self, X):
+        """The most probable class of each row, as a dask array."""
+        classes = self.classes_
+        return self.predict_proba(X).map_blocks(lambda p: classes[np.argmax(p, axis=1)], drop_axis=1,
+                                                dtype=classes.dtype)
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (computed)."""
+        da, _ = _modules()
+        y = _as_dask_array(da, y, "y")
+        if y.ndim == 2:
+            y = y.argmax(axis=1).map_blocks(lambda i: self.classes_[i], dtype=self.classes_.dtype)
+        correct = (self.predict(X) == y).astype(np.float64)
+        if sample_weight is None:
+            return float(correct.mean().compute())
+        w = _as_dask_array(da, sample_weight, "sample_weight")
+        return float(((correct * w).sum() / w.sum()).compute())

@@ -1,0 +1,135 @@
+"""gradhess on a real Dask cluster: distributed.LocalCluster, two worker processes, loopback."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+import gradhess
+import gradhess.dask as gd
+import gradhess.xgboost as gx
+from gradhess import _engines
+
+K = 3
+PARAMS = {"max_depth": 3, "eta": 0.3, "tree_method": "hist", "nthread": 1}
+UNEVEN = (700, 250, 50)  # deliberately uneven partitions
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           host="127.0.0.1")
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+    assert cluster.status.name == "closed"  # clean shutdown
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    n = sum(UNEVEN)
+    # features with few distinct values: every worker's histogram bins are then exact, so the
+    # distributed quantile sketch equals the single-machine one and so do the trees
+    X = np.round(rng.normal(size=(n, 5)), 1)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.3)
+    w = rng.uniform(0.5, 2.0, n)
+    soft = 0.7 * np.eye(K)[y] + 0.3 * rng.dirichlet(np.ones(K), size=n)
+    return X, y, w, soft
+
+
+def dask_of(a):
+    """Three uneven partitions (70%, 25%, 5% of the rows)."""
+    n = len(a)
+    rows = (int(0.7 * n), int(0.25 * n))
+    rows = rows + (n - sum(rows),)
+    return da.from_array(a, chunks=(rows,) + tuple((s,) for s in a.shape[1:]))
+
+
+@pytest.mark.parametrize("name", list(gradhess.OBJECTIVES))
+def test_matches_single_process(client, data, name):
+    X, y, w, _ = data
+    obj = gradhess.get(name)
+    labels = y if obj.is_multiclass else (y == 1).astype(float)
+    booster = gd.train(client, obj, dask_of(X), dask_of(labels), sample_weight=dask_of(w), params=PARAMS,
+                       num_boost_round=15)
+    single = gx.train(obj, X, labels, sample_weight=w, params=PARAMS, num_boost_round=15)
+    p = gd.predict_proba(client, booster, dask_of(X))
+    assert isinstance(p, da.Array)
+    np.testing.assert_allclose(p.compute(), gx.predict_proba(single, X), atol=1e-4)
+    # the intercept was computed once from all labels: the single-machine one
+    c, _ = gd.intercept(obj, dask_of(labels), dask_of(w))
+    np.testing.assert_allclose(c, obj.init_raw(labels, w), rtol=1e-12)
+
+
+def test_soft_labels_and_smoothing(client, data):
+    X, _, w, soft = data
+    obj = gradhess.get("cross_entropy", label_smoothing=0.1)
+    booster = gd.train(client, obj, dask_of(X), dask_of(soft), sample_weight=dask_of(w), params=PARAMS,
+                       num_boost_round=10)
+    single = gx.train(obj, X, soft, sample_weight=w, params=PARAMS, num_boost_round=10)
+    np.testing.assert_allclose(gd.predict_proba(client, booster, dask_of(X)).compute(),
+                               gx.predict_proba(single, X), atol=1e-4)
+
+
+def test_metric_is_the_global_weighted_mean(client, data):
+    """With uneven partitions the mean of per-worker means differs; the metric does not."""
+    X, y, w, _ = data
+    y_eval = y.copy()
+    y_eval[-50:] = (y_eval[-50:] + 1) % K  # the small last partition is mislabelled: high loss there
+    obj = gradhess.get("brier")
+    booster = gd.train(client, obj, dask_of(X), dask_of(y), params=PARAMS, num_boost_round=8,
+                       eval_set=[(dask_of(X), dask_of(y_eval), dask_of(w))])
+    reported = booster.gradhess_history["valid_0"]["brier"][-1]
+    raw = gd.predict_raw(client, booster, dask_of(X)).compute()
+    exact = _engines.mean_loss(obj, y_eval, raw, w)
+    # XGBoost records evaluation results printed with 6 decimals
+    assert reported == pytest.approx(exact, abs=5e-7)
+    # what averaging each partition's mean would give instead: measurably different
+    bounds = np.cumsum((0,) + UNEVEN)
+    per_part = [_engines.mean_loss(obj, y_eval[a:b], raw[a:b], w[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    assert abs(np.mean(per_part) - exact) > 0.1 * exact
+
+
+def test_early_stopping(client, data):
+    X, y, w, _ = data
+    booster = gd.train(client, "cross_entropy", dask_of(X[:800]), dask_of(y[:800]), params=PARAMS,
+                       num_boost_round=300, eval_set=[(dask_of(X[800:]), dask_of(y[800:]))],
+                       early_stopping_rounds=5)
+    assert int(booster.attr("best_iteration")) < 299
+
+
+def test_dask_classifier(client, data):
+    X, y, w, soft = data
+    labels = np.array(["low", "mid", "high"])[y]
+    clf = gd.DaskBoostingClassifier("brier", n_estimators=15, max_depth=3, n_jobs=1)
+    clf.fit(dask_of(X), dask_of(labels), sample_weight=dask_of(w))
+    assert sorted(clf.classes_) == ["high", "low", "mid"]
+    proba = clf.predict_proba(dask_of(X))
+    assert isinstance(proba, da.Array) and proba.shape == (len(y), K)
+    single = gradhess.BoostingClassifier("brier", n_estimators=15, max_depth=3, n_jobs=1)
+    single.fit(X, labels, sample_weight=w)
+    np.testing.assert_allclose(proba.compute(), single.predict_proba(X), atol=1e-4)
+    assert clf.score(dask_of(X), dask_of(labels)) == pytest.approx(single.score(X, labels))
+    # a probability matrix, and a dask DataFrame of features
+    import dask.dataframe as dd
+    import pandas as pd
+
+    frame = dd.from_pandas(pd.DataFrame(X, columns=[f"f{i}" for i in range(5)]), npartitions=3)
+    soft_clf = gd.DaskBoostingClassifier(n_estimators=5, max_depth=2).fit(frame, dask_of(soft))
+    np.testing.assert_allclose(soft_clf.predict_proba(frame).compute().sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_refusals(client, data):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match="engine='lightgbm' is not supported on Dask.*use engine='xgboost'"):
+        gd.DaskBoostingClassifier(engine="lightgbm").fit(dask_of(X), dask_of(y))
+    with pytest.raises(ValueError, match=r"one weight per row \(n,\); got shape \(1000, 3\)"):
+        gd.train(client, "brier", dask_of(X), dask_of(y), sample_weight=dask_of(np.ones((1000, K))))
+    with pytest.raises(ValueError, match=r"class indices in \[0, 5\] for K = 3"):
+        gd.train(client, "brier", dask_of(X), dask_of(np.where(np.arange(1000) == 3, 5, y)), n_classes=3)
+    with pytest.raises(ValueError, match="must be a dask array"):
+        gd.train(client, "brier", X, y)
