@@ -169,10 +169,9 @@ def run(*, quick: bool = False, parts=("catboost", "soft"), out=None, log=print)
     text = markdown(results)
     log(text)
     if out is not None:
-        from .demo import _atomic_write
+        from ._io import write_bytes
 
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / "bench.json", json.dumps(results, indent=2).encode())
-        _atomic_write(out / "bench.md", (text + "\n").encode())
+        write_bytes(out / "bench.json", json.dumps(results, indent=2).encode())
+        write_bytes(out / "bench.md", (text + "\n").encode())
     return results

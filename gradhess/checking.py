@@ -117,7 +117,7 @@ def expected_hessian(obj, strategy: str, y, z, w, gradient_obj=None) -> np.ndarr
         h = _diag(fd_hessian_matrix(gobj, y, z, w))
         if strategy == "clip":
             floor = getattr(obj, "clip_floor", hessians.CLIP_FLOOR)
-            rw = _row_weight(w, z)
+            rw = row_weight(w, z)
             h = np.maximum(h, floor * (rw if h.ndim == 1 else rw[:, None]))
     elif strategy in ("gauss_newton", "majorizer"):
         p = np.asarray(obj.predict_proba(z), dtype=np.float64)
@@ -131,7 +131,8 @@ def expected_hessian(obj, strategy: str, y, z, w, gradient_obj=None) -> np.ndarr
     return h * scale
 
 
-def _row_weight(w, z) -> np.ndarray:
+def row_weight(w, z) -> np.ndarray:
+    """Each row's mean weight (ones without weights): the scale of its derivatives."""
     n = z.shape[0]
     if w is None:
         return np.ones(n)
@@ -220,7 +221,7 @@ def check_objective(name: str, factory: Callable[[str], object], strategies, *, 
         g_err = h_err = 0.0
         negative = total = 0
         for y, z, w in problems:
-            scale = _row_weight(w, z)
+            scale = row_weight(w, z)
             g, h = obj.gradient_hessian(y, z, w)
             g_err = max(g_err, relative_error(g, fd_gradient(obj, y, z, w), scale, FD_ROW_FLOOR))
             expected = expected_hessian(obj, strategy, y, z, w, gradient_obj)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from . import _engines as e
+from ._io import atomic_path, write_bytes
 from .labels import soft_labels
 
 ENGINE_NAMES = ("xgboost", "lightgbm", "catboost")
@@ -108,7 +108,7 @@ def scores(proba: np.ndarray, y: np.ndarray, teacher: np.ndarray) -> dict[str, f
 
 
 # ----------------------------------------------------------------- models
-def engine_settings(engine: str, rounds: int, seed: int) -> dict:
+def engine_settings(engine: str, seed: int) -> dict:
     if engine == "xgboost":
         return {"max_depth": 4, "eta": 0.1, "tree_method": "hist", "seed": seed, "nthread": 2}
     if engine == "lightgbm":
@@ -119,7 +119,7 @@ def engine_settings(engine: str, rounds: int, seed: int) -> dict:
 
 def builtin_fit_predict(engine: str, X, y, X_test, rounds: int, seed: int):
     """The engine's own multiclass objective (the baselines)."""
-    params = engine_settings(engine, rounds, seed)
+    params = engine_settings(engine, seed)
     k = 10
     if engine == "xgboost":
         import xgboost as xgb
@@ -143,24 +143,12 @@ def builtin_fit_predict(engine: str, X, y, X_test, rounds: int, seed: int):
 
 def student_fit_predict(engine: str, objective: str, X, targets, X_test, rounds: int, seed: int):
     adapter = __import__(f"gradhess.{engine}", fromlist=["train"])
-    model = adapter.train(objective, X, targets, params=engine_settings(engine, rounds, seed),
+    model = adapter.train(objective, X, targets, params=engine_settings(engine, seed),
                           num_boost_round=rounds)
     return adapter.predict_proba(model, X_test)
 
 
 # ----------------------------------------------------------------- output
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def markdown_table(rows: list[dict]) -> str:
     head = ("| engine | model | targets | log loss | Brier | accuracy | ECE | agrees with teacher "
             "| KL to teacher | fit time |")
@@ -191,15 +179,11 @@ def reliability_png(curves: dict[str, tuple], path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # -------------------------------------------------------------------- run
@@ -283,8 +267,8 @@ def run(out: str | os.PathLike = "gradhess-demo", engines=None, quick: bool = Fa
           f"{rounds} boosting rounds per model. Scores on the held-out half, against the true "
           f"labels; agreement and KL against the teacher.\n\n{table}\n\n"
           f"![reliability diagram](reliability.png)\n")
-    _atomic_write(out / "metrics.json", json.dumps(report, indent=2).encode())
-    _atomic_write(out / "report.md", md.encode())
+    write_bytes(out / "metrics.json", json.dumps(report, indent=2).encode())
+    write_bytes(out / "report.md", md.encode())
     reliability_png(curves, out / "reliability.png")
     log("")
     log(table)

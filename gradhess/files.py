@@ -10,15 +10,14 @@ leaves no partial output.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from . import _engines as e
+from ._io import atomic_path, write_bytes
 
 MODEL_FILES = {"xgboost": "model.json", "lightgbm": "model.txt", "catboost": "model.cbm"}
 
@@ -49,20 +48,11 @@ def read_table(path) -> "object":
 
 def write_table(df, path) -> None:
     """Write CSV or Parquet (by extension), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parquet = path.suffix.lower() in (".parquet", ".pq")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        if parquet:
+    with atomic_path(path) as tmp:
+        if Path(path).suffix.lower() in (".parquet", ".pq"):
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _missing(df, columns, what):
@@ -231,18 +221,9 @@ def fit(data, *, objective: str, engine: str, out, label=None, proba_columns=Non
         "versions": {"gradhess": __version__, engine: __import__(engine).__version__},
     }
     model_path = out / MODEL_FILES[engine]
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{model_path.name}.", suffix=model_path.suffix)
-    os.close(fd)
-    try:
+    with atomic_path(model_path, suffix=model_path.suffix) as tmp:
         model.save_model(tmp)
-        os.replace(tmp, model_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".metadata.json.")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(meta, fh, indent=2)
-    os.replace(tmp, out / "metadata.json")
+    write_bytes(out / "metadata.json", json.dumps(meta, indent=2).encode())  # last: marks a complete model
     return out
 
 

@@ -46,10 +46,7 @@ def problem(name, labels, weights, k, dtype_name, seed=0):
 
 
 def row_scale(w, n):
-    if w is None:
-        return np.ones(n)
-    w = np.asarray(w, dtype=np.float64)
-    return w if w.ndim == 1 else w.mean(axis=1)
+    return checking.row_weight(w, np.empty(n))
 
 
 def dense_labels(y, k):
