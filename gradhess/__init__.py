@@ -6,7 +6,7 @@ per-cell weights.
 
 >>> import gradhess
 >>> sorted(gradhess.OBJECTIVES)
-['binary_brier', 'binary_cross_entropy', 'brier', 'cross_entropy']
+['binary_brier', 'binary_cross_entropy', 'binary_focal', 'brier', 'cross_entropy', 'focal', 'ranked_probability', 'spherical']
 """
 
 from . import hessians
@@ -15,11 +15,15 @@ from .objectives import (
     OBJECTIVES,
     BinaryBrier,
     BinaryCrossEntropy,
+    BinaryFocal,
     BinaryObjective,
     Brier,
+    Focal,
     Objective,
+    RankedProbability,
     SoftmaxCrossEntropy,
     SoftmaxObjective,
+    Spherical,
     get,
 )
 
@@ -39,11 +43,15 @@ __all__ = [
     "BoostingClassifier",
     "BinaryBrier",
     "BinaryCrossEntropy",
+    "BinaryFocal",
     "BinaryObjective",
     "Brier",
+    "Focal",
     "Objective",
+    "RankedProbability",
     "SoftmaxCrossEntropy",
     "SoftmaxObjective",
+    "Spherical",
     "get",
     "hessians",
     "soft_labels",

@@ -9,12 +9,14 @@ method set, not only the registered ones:
 * ``"exact"`` against central differences of the gradient;
 * ``"gauss_newton"`` and ``"majorizer"`` against the Hessian matrix of
   ``z' -> loss(y=predict_proba(z), z')`` at ``z' = z``, obtained by central
-  differences of its gradient: for a proper score the term dropped by
-  Gauss-Newton vanishes when the labels equal the predictions, so this matrix
-  *is* the Gauss-Newton matrix; its diagonal and its absolute row sums are what
-  the two strategies return.  The checks use row weights, which keep the
-  registered scores proper (per-cell weights break this for the log score);
-* ``"clip"`` against ``max(exact, CLIP_FLOOR * row weight)``.
+  differences of its gradient, minus the link term ``sum_j rho_j d^2 p_j``
+  (:func:`_link_curvature`, from the finite-difference gradient of the same
+  function): what is left is the Gauss-Newton matrix ``J^T D J`` with ``D``
+  the score's curvature at ``y = p``.  For a proper score the link term
+  vanishes.  Its diagonal and its absolute row sums are what the two
+  strategies return;
+* ``"clip"`` against ``max(exact, CLIP_FLOOR * row weight)``; ``"constant"``
+  against the weights.
 """
 
 from __future__ import annotations
@@ -121,14 +123,36 @@ def expected_hessian(obj, strategy: str, y, z, w, gradient_obj=None) -> np.ndarr
             h = np.maximum(h, floor * (rw if h.ndim == 1 else rw[:, None]))
     elif strategy in ("gauss_newton", "majorizer"):
         p = np.asarray(obj.predict_proba(z), dtype=np.float64)
-        gn = fd_hessian_matrix(gobj, p, z, w)
+        gn = fd_hessian_matrix(gobj, p, z, w) - _link_curvature(fd_gradient(gobj, p, z, w), p)
         # The Gauss-Newton matrix is symmetric; average out finite-difference noise.
         if gn.ndim == 3:
             gn = 0.5 * (gn + gn.transpose(0, 2, 1))
         h = _diag(gn) if strategy == "gauss_newton" else _abs_row_sums(gn)
+    elif strategy == "constant":
+        rw = np.ones(z.shape) if w is None else np.broadcast_to(
+            np.asarray(w, np.float64).reshape(z.shape[0], *([-1] * (z.ndim - 1))), z.shape)
+        h = np.array(rw)
     else:
         raise ValueError(f"no finite-difference check for hessian strategy {strategy!r}")
     return h * scale
+
+
+def _link_curvature(g0: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``sum_j rho_j d^2 p_j / dz^2`` for the ``rho`` with ``J^T rho = g0`` (the link term).
+
+    For a score linear in ``y``, the Hessian of ``L(y = p0, z)`` at ``z0`` is
+    ``J^T D J + sum_j rho_j d^2 p_j``, with ``rho`` the score's gradient in
+    probability space at ``y = p0`` and ``g0 = J^T rho`` the gradient of
+    ``L(y = p0, .)``.  The second term depends on ``rho`` only through ``g0``:
+    ``[l == m] g0_l - p_m g0_l - p_l g0_m`` for a softmax (``g0 (1 - 2 p)`` for a
+    sigmoid), so subtracting it leaves the Gauss-Newton matrix ``J^T D J``.  For
+    a proper score with row weights ``g0 = 0`` and nothing is subtracted.
+    """
+    if g0.ndim == 1:
+        return g0 * (1.0 - 2.0 * p)
+    k = p.shape[1]
+    return (np.eye(k)[None] * g0[:, :, None] - g0[:, :, None] * p[:, None, :]
+            - p[:, :, None] * g0[:, None, :])
 
 
 def row_weight(w, z) -> np.ndarray:

@@ -52,6 +52,13 @@ Notation, per row: margins :math:`z \in \mathbb{R}^K`, probabilities
     so that weights still scale every result linearly, and a row of weight
     zero still contributes nothing.
 
+``"constant"``
+    The weight of each cell, ignoring the curvature: :math:`h_{il} = w_{il}`
+    (1 without weights).  Each leaf then moves by the weighted mean negative
+    gradient times the learning rate: first-order gradient boosting, the
+    baseline the other strategies are measured against.  ``hessian_scale``
+    sets the step size.
+
 The derivations, step by step, are in ``docs/derivations.md``; the per-row
 building blocks are ``softmax_gauss_newton_diag`` and
 ``softmax_majorizer_diag`` in :mod:`gradhess.kernels.reference`.
@@ -64,10 +71,10 @@ import numpy as np
 from ._validation import check_number
 
 #: Every strategy name, in the order tables list them.
-STRATEGIES = ("exact", "gauss_newton", "majorizer", "clip")
+STRATEGIES = ("exact", "gauss_newton", "majorizer", "clip", "constant")
 
 #: Strategies whose result is never negative, whatever the inputs.
-NONNEGATIVE = frozenset({"gauss_newton", "majorizer", "clip"})
+NONNEGATIVE = frozenset({"gauss_newton", "majorizer", "clip", "constant"})
 
 #: ``"clip"`` floors the exact diagonal at this value times the row's mean weight.
 CLIP_FLOOR = 1e-6
@@ -88,17 +95,22 @@ def check_scale(hessian_scale) -> float:
 
 
 def kernel_strategy(strategy: str) -> str:
-    """The strategy a kernel must compute before :func:`finalize` (``clip`` needs ``exact``)."""
-    return "exact" if strategy == "clip" else strategy
+    """The strategy a kernel must compute before :func:`finalize` (``clip`` needs ``exact``;
+    for ``constant`` the kernel's cheapest Hessian, ``exact``, is computed and replaced)."""
+    return "exact" if strategy in ("clip", "constant") else strategy
 
 
-def finalize(h: np.ndarray, strategy: str, scale: float, row_weight: np.ndarray) -> np.ndarray:
-    """Apply the clip floor (for ``"clip"``) and ``hessian_scale`` to a kernel's Hessian.
+def finalize(h: np.ndarray, strategy: str, scale: float, row_weight: np.ndarray,
+             weight: np.ndarray) -> np.ndarray:
+    """Apply the clip floor (``"clip"``), the weights (``"constant"``) and ``hessian_scale``.
 
-    ``row_weight`` is the mean weight of each row, shaped to broadcast against ``h``.
+    ``row_weight`` is the mean weight of each row and ``weight`` the weights as the kernel
+    saw them, both shaped to broadcast against ``h``.
     """
     if strategy == "clip":
         h = np.maximum(h, CLIP_FLOOR * row_weight)
+    elif strategy == "constant":
+        h = np.array(np.broadcast_to(weight, h.shape), dtype=np.float64)
     if scale != 1.0:
         h = h * scale
     return h

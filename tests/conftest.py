@@ -64,7 +64,7 @@ def registry_cases():
     for name in SOFTMAX:
         for k in KS:
             for labels in ("hard", "soft"):
-                for weights in ("row", "cell"):
+                for weights in ("row", "cell") if gradhess.OBJECTIVES[name].cell_weights else ("row",):
                     for dtype in DTYPES:
                         yield name, labels, weights, k, np.dtype(dtype).name
     for name in BINARY:

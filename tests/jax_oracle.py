@@ -33,27 +33,79 @@ def _binary_log_score(y, q, w):
     return -w * (jnp.where(y != 0, y * jnp.log(q), 0.0) + jnp.where(y != 1, (1 - y) * jnp.log1p(-q), 0.0))
 
 
-# name -> (link, score S(y, q, w) of one row in probability space, label transform)
+def _focal_score(y, q, w, gamma):
+    return -jnp.sum(jnp.where(y * w != 0, w * y * (1 - q) ** gamma * jnp.log(q), 0.0))
+
+
+def _binary_focal_score(y, q, w, gamma):
+    return -w * (jnp.where(y != 0, y * (1 - q) ** gamma * jnp.log(q), 0.0)
+                 + jnp.where(y != 1, (1 - y) * q ** gamma * jnp.log1p(-q), 0.0))
+
+
+def _rps_score(y, q, w, gamma):
+    d = (jnp.cumsum(q) - jnp.cumsum(y))[:-1]
+    return w[0] * jnp.sum(d ** 2) / (q.shape[0] - 1)
+
+
+def _spherical_score(y, q, w, gamma):
+    return w[0] * (1.0 - jnp.dot(y, q) / jnp.sqrt(jnp.sum(q ** 2)))
+
+
+def _log_complement(z):
+    """``log(1 - softmax(z)_j)`` for every j: ``log1p(-p_j)`` where ``p_j < 1/2``, else
+    ``logsumexp`` over the other classes minus ``logsumexp`` over all (the standard
+    ``log1mexp`` split; the double ``where`` keeps the unused branch's derivatives finite)."""
+    k = z.shape[0]
+    lp = jax.nn.log_softmax(z)
+    small = lp < -jnp.log(2.0)
+    safe_lp = jnp.where(small, lp, -1.0)
+    others = 1.0 - jnp.eye(k)
+    lse_others = jax.vmap(lambda b: jax.nn.logsumexp(z, b=b))(others)
+    return jnp.where(small, jnp.log1p(-jnp.exp(safe_lp)), lse_others - jax.nn.logsumexp(z))
+
+
+def _focal_row(z, y, w, gamma):
+    lp = jax.nn.log_softmax(z)
+    return -jnp.sum(w * y * jnp.exp(gamma * _log_complement(z)) * lp)
+
+
+def _binary_focal_row(z, y, w, gamma):
+    la, lb = jax.nn.log_sigmoid(z), jax.nn.log_sigmoid(-z)
+    return -w * (y * jnp.exp(gamma * lb) * la + (1 - y) * jnp.exp(gamma * la) * lb)
+
+
+# name -> (link, score S(y, q, w, gamma) of one row in probability space, label transform)
 SCORES = {
-    "cross_entropy": ("softmax", _log_score, _smooth),
-    "brier": ("softmax", lambda y, q, w: jnp.sum(w * (q - y) ** 2), _identity),
-    "binary_cross_entropy": ("sigmoid", _binary_log_score, _smooth),
-    "binary_brier": ("sigmoid", lambda y, q, w: w * (q - y) ** 2, _identity),
+    "cross_entropy": ("softmax", lambda y, q, w, g: _log_score(y, q, w), _smooth),
+    "brier": ("softmax", lambda y, q, w, g: jnp.sum(w * (q - y) ** 2), _identity),
+    "binary_cross_entropy": ("sigmoid", lambda y, q, w, g: _binary_log_score(y, q, w), _smooth),
+    "binary_brier": ("sigmoid", lambda y, q, w, g: w * (q - y) ** 2, _identity),
+    "focal": ("softmax", _focal_score, _identity),
+    "binary_focal": ("sigmoid", _binary_focal_score, _identity),
+    "ranked_probability": ("softmax", _rps_score, _identity),
+    "spherical": ("softmax", _spherical_score, _identity),
 }
 
-# name -> the loss of one row as a function of its margins, written stably
+# name -> the loss of one row as a function of its margins (and gamma), written stably
 ROW_LOSSES = {
-    "cross_entropy": lambda z, y, w: -jnp.sum(w * y * jax.nn.log_softmax(z)),
-    "brier": lambda z, y, w: jnp.sum(w * (jax.nn.softmax(z) - y) ** 2),
-    "binary_cross_entropy": lambda z, y, w: -w * (y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z)),
-    "binary_brier": lambda z, y, w: w * (jax.nn.sigmoid(z) - y) ** 2,
+    "cross_entropy": lambda z, y, w, gamma: -jnp.sum(w * y * jax.nn.log_softmax(z)),
+    "brier": lambda z, y, w, gamma: jnp.sum(w * (jax.nn.softmax(z) - y) ** 2),
+    "binary_cross_entropy": lambda z, y, w, gamma: -w * (y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z)),
+    "binary_brier": lambda z, y, w, gamma: w * (jax.nn.sigmoid(z) - y) ** 2,
+    "focal": _focal_row,
+    "binary_focal": _binary_focal_row,
+    "ranked_probability": lambda z, y, w, gamma: _rps_score(y, jax.nn.softmax(z), w, gamma),
+    "spherical": lambda z, y, w, gamma: _spherical_score(y, jax.nn.softmax(z), w, gamma),
 }
 
+#: Default parameters of parametrised losses (the objectives' defaults).
+DEFAULTS = {"focal": {"gamma": 2.0}, "binary_focal": {"gamma": 2.0}}
 
-@partial(jax.jit, static_argnums=0)
-def _softmax_oracle(name, z, y, w):
-    loss_fn = ROW_LOSSES[name]
-    score = SCORES[name][1]
+
+@partial(jax.jit, static_argnums=(0, 4))
+def _softmax_oracle(name, z, y, w, gamma):
+    loss_fn = partial(ROW_LOSSES[name], gamma=gamma)
+    score = partial(SCORES[name][1], gamma=gamma)
 
     def row(z, y, w):
         loss = loss_fn(z, y, w)
@@ -72,10 +124,10 @@ def _softmax_oracle(name, z, y, w):
     return jax.vmap(row)(z, y, w)
 
 
-@partial(jax.jit, static_argnums=0)
-def _sigmoid_oracle(name, z, y, w):
-    loss_fn = ROW_LOSSES[name]
-    score = SCORES[name][1]
+@partial(jax.jit, static_argnums=(0, 4))
+def _sigmoid_oracle(name, z, y, w, gamma):
+    loss_fn = partial(ROW_LOSSES[name], gamma=gamma)
+    score = partial(SCORES[name][1], gamma=gamma)
 
     def row(z, y, w):
         loss = loss_fn(z, y, w)
@@ -97,7 +149,8 @@ def oracle(name, y, z, w, params=None):
     ``y``: (n, K) probability rows or (n,) binary labels; ``w``: (n,), (n, K) or None.
     Returns numpy arrays: loss (n,), grad, hess_diag, gn (n, K, K) — or (n,) for binary.
     """
-    params = params or {}
+    params = {**DEFAULTS.get(name, {}), **(params or {})}
+    gamma = float(params.get("gamma", 0.0))
     link, _, transform = SCORES[name]
     z = np.asarray(z, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -108,11 +161,11 @@ def oracle(name, y, z, w, params=None):
             np.asarray(w, np.float64).reshape(n, -1), (n, k)
         )
         y = transform(y, k, params)
-        out = _softmax_oracle(name, jnp.asarray(z), jnp.asarray(y), jnp.asarray(w))
+        out = _softmax_oracle(name, jnp.asarray(z), jnp.asarray(y), jnp.asarray(w), gamma)
     else:
         w = np.ones(n) if w is None else np.asarray(w, np.float64)
         y = transform(y, 2, params)
-        out = _sigmoid_oracle(name, jnp.asarray(z), jnp.asarray(y), jnp.asarray(w))
+        out = _sigmoid_oracle(name, jnp.asarray(z), jnp.asarray(y), jnp.asarray(w), gamma)
     return tuple(np.asarray(a) for a in out)
 
 
@@ -133,4 +186,7 @@ def strategy_hessian(name, strategy, y, z, w, params=None, clip_floor=1e-6):
         "gauss_newton": gn_diag,
         "majorizer": maj,
         "clip": np.maximum(hess, clip_floor * wbar),
+        "constant": np.broadcast_to(1.0 if w is None else
+                                    np.asarray(w, np.float64).reshape(z.shape[0], *([-1] * (z.ndim - 1))),
+                                    z.shape),
     }[strategy]

@@ -4,8 +4,8 @@
 gradient and of the gradient give the Hessian matrix, one class column at a
 time, computed in float64 on the same (possibly float32) inputs.  The
 Gauss-Newton and majorizer strategies are checked against the Hessian matrix
-of ``loss(y=predict_proba(z), .)``, which is the Gauss-Newton matrix for these
-proper scores (see gradhess.checking and ``has_fd_gauss_newton``).
+of ``loss(y=predict_proba(z), .)`` less its link term (see gradhess.checking):
+the Gauss-Newton matrix, for proper and improper scores alike.
 """
 
 from __future__ import annotations
@@ -28,19 +28,7 @@ def as64(a):
     return None if a is None else np.asarray(a, dtype=np.float64)
 
 
-def has_fd_gauss_newton(name, weights):
-    """Whether the Hessian of loss(y=p, .) is the Gauss-Newton matrix.
-
-    True when the expected gradient of the score in probability space
-    vanishes at y = p: for both Brier scores with any weights, and for the
-    log score with row weights.  Cell-weighted cross-entropy is not proper,
-    so its Gauss-Newton strategies are covered by the JAX oracle only.
-    """
-    return not (name == "cross_entropy" and weights == "cell")
-
-
-HESSIAN_CASES = [(c, s) for c in CASES for s in hessians.STRATEGIES
-                 if s in ("exact", "clip") or has_fd_gauss_newton(c[0], c[2])]
+HESSIAN_CASES = [(c, s) for c in CASES for s in hessians.STRATEGIES]
 
 
 @functools.lru_cache(maxsize=None)

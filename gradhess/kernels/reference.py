@@ -63,52 +63,104 @@ def softplus(z: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
-# Shared Hessian building blocks for softmax objectives
+# Shared building blocks for softmax objectives
 # --------------------------------------------------------------------------
-def softmax_gauss_newton_diag(p: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Diagonal of ``G = J^T diag(d) J`` with ``J`` the softmax Jacobian.
+def softmax_parts(z: np.ndarray):
+    """``(p, q, lp, a)``: probabilities, complements ``1 - p``, log-probabilities, argmax.
 
-    ``u = d * p`` (broadcastable to ``p``).  With ``c = sum_j u_j p_j``::
-
-        G_ll = u_l p_l (1 - 2 p_l) + p_l^2 c
-             = u_l p_l (1 - p_l)^2 + p_l^2 (c - u_l p_l)
-
-    The second form is a sum of non-negative terms (``c - u_l p_l`` is the sum
-    over the other classes); it is evaluated with ``c - u_l p_l`` floored at 0,
-    so rounding cannot make the result negative when one class dominates.
+    ``q`` and ``lp`` keep full relative precision where ``p`` rounds to 1: for
+    the row's argmax ``a`` they come from the sum of the *other* exponentials
+    (``q_a = rest / t``, ``lp_a = -log1p(rest)``) instead of ``1 - p_a`` and
+    ``log(p_a)``; every other class has ``p <= 1/2``, where ``1 - p`` is exact
+    to rounding.
     """
-    up = u * p
-    c = up.sum(axis=1, keepdims=True)
-    return up * (1.0 - p) ** 2 + p * p * np.maximum(c - up, 0.0)
+    n = z.shape[0]
+    a = z.argmax(axis=1)
+    rows = np.arange(n)
+    s = z - z[rows, a][:, None]
+    e = np.exp(s)
+    e_other = e.copy()
+    e_other[rows, a] = 0.0
+    rest = e_other.sum(axis=1)
+    t = 1.0 + rest
+    p = e / t[:, None]
+    q = 1.0 - p
+    q[rows, a] = rest / t
+    lp = s - np.log1p(rest)[:, None]
+    return p, q, lp, a
 
 
-def softmax_majorizer_diag(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+def sum_others(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``c_l = sum_{m != l} x_m`` per row; exact-sum (not ``total - x_a``) for the argmax ``a``.
+
+    Where one class dominates, ``total - x_a`` would keep nothing of the
+    other classes; for any other class ``l`` the term ``x_l`` is at most
+    ``x_a``'s size, so ``total - x_l`` loses no more than rounding of the total.
+    """
+    rows = np.arange(x.shape[0])
+    total = x.sum(axis=1, keepdims=True)
+    c = np.maximum(total - x, 0.0)
+    xo = x.copy()
+    xo[rows, a] = 0.0
+    c[rows, a] = np.maximum(xo.sum(axis=1), 0.0)
+    return c
+
+
+def softmax_gauss_newton_diag(p, q, u, a, uq2=None):
+    """Diagonal of ``G = J^T D J`` for a diagonal ``D`` with ``u = D p``.
+
+    ``G_ll = u_l p_l (1 - 2 p_l) + p_l^2 c`` with ``c = sum_j u_j p_j``,
+    evaluated as the sum of non-negative terms ``u_l q_l^2 p_l + p_l^2 c_{-l}``
+    (``c_{-l}`` = the sum over the other classes, :func:`sum_others`), so
+    that no rounding makes it negative and it keeps its relative precision
+    when one class dominates.  ``uq2 = u q^2`` may be passed when ``u`` alone
+    would overflow (focal loss near ``p = 1``).
+    """
+    u = np.broadcast_to(u, p.shape)
+    if uq2 is None:
+        uq2 = u * q * q
+    return uq2 * p + p * p * sum_others(u * p, a)
+
+
+def softmax_majorizer_diag(p, q, u, a, uq2=None):
     """Row sums of ``|G|`` for ``G = J^T diag(d) J``, ``u = d * p``.
 
     ``G_lm = [l == m] u_l p_l + p_l p_m (c - u_l - u_m)``, so::
 
-        D_l = G_ll + sum_{m != l} p_l p_m |c - u_l - u_m|
+        M_l = G_ll + sum_{m != l} p_l p_m |c - u_l - u_m|
 
     When ``u`` is constant within a row (cross-entropy with row weights) the
-    sum has the closed form ``D_l = 2 u p_l (1 - p_l)``; otherwise it is
-    evaluated in O(K^2) per row, in chunks of rows.
+    sum has the closed form ``M_l = 2 u p_l (1 - p_l)``; otherwise it is
+    evaluated in O(K^2) per row, in chunks of rows, with ``c - u_a - u_m``
+    for the argmax ``a`` written as ``c_{-a} - u_a q_a - u_m``.
     """
-    diag = softmax_gauss_newton_diag(p, u)
+    diag = softmax_gauss_newton_diag(p, q, u, a, uq2)
     if u.shape[1] == 1:
         # c = u, |c - 2u| = u, and sum_{m != l} p_m = 1 - p_l.
-        return diag + u * p * (1.0 - p)
+        return diag + u * p * q
     n, k = p.shape
-    u = np.broadcast_to(u, p.shape)
-    c = (u * p).sum(axis=1, keepdims=True)
+    rows = np.arange(n)
+    up = u * p
+    c = up.sum(axis=1)
+    ca = sum_others(up, a)[rows, a] - u[rows, a] * q[rows, a]  # c - u_a, stably
     off = np.empty_like(p)
     step = max(1, _CHUNK_ELEMENTS // (k * k))
     for start in range(0, n, step):
         sl = slice(start, start + step)
-        pc, uc, cc = p[sl], u[sl], c[sl]
-        a = np.abs(cc[:, :, None] - uc[:, :, None] - uc[:, None, :])
-        a[:, np.arange(k), np.arange(k)] = 0.0  # the m == l term is G_ll itself
-        off[sl] = pc * np.einsum("ilm,im->il", a, pc)
+        pc, uc, cc, ac, cac = p[sl], u[sl], c[sl], a[sl], ca[sl]
+        r = np.arange(pc.shape[0])
+        d = cc[:, None, None] - uc[:, :, None] - uc[:, None, :]
+        d[r, ac, :] = cac[:, None] - uc
+        d[r, :, ac] = cac[:, None] - uc
+        d = np.abs(d)
+        d[:, np.arange(k), np.arange(k)] = 0.0  # the m == l term is G_ll itself
+        off[sl] = pc * np.einsum("ilm,im->il", d, pc)
     return diag + off
+
+
+def abs_row_sums(gm: np.ndarray) -> np.ndarray:
+    """``M_l = sum_m |G_lm|`` for a batch of matrices ``(n, K, K)``."""
+    return np.abs(gm).sum(axis=2)
 
 
 # --------------------------------------------------------------------------
@@ -128,16 +180,16 @@ def cross_entropy_gradient_hessian(y, z, w, hessian):
     ``G = J^T diag(w / p) J`` (the expected Hessian of the log score), i.e.
     ``u = w``.
     """
-    p = softmax(z)
+    p, q, _, a = softmax_parts(z)
     wy = w * y
     s = wy.sum(axis=1, keepdims=True)
     g = s * p - wy
     if hessian == "exact":
-        h = s * p * (1.0 - p)
+        h = s * p * q
     elif hessian == "gauss_newton":
-        h = softmax_gauss_newton_diag(p, w)
+        h = softmax_gauss_newton_diag(p, q, w, a)
     else:
-        h = softmax_majorizer_diag(p, w)
+        h = softmax_majorizer_diag(p, q, w, a)
     return g, h
 
 
@@ -156,16 +208,180 @@ def brier_gradient_hessian(y, z, w, hessian):
     ``gauss_newton``/``majorizer``: from ``G = J^T diag(2 w) J``, ``u = 2 w p``.
     ``exact``: ``G_ll + (1 - 2 p_l) g_l``.
     """
-    p = softmax(z)
+    p, q, _, a = softmax_parts(z)
     r = 2.0 * w * (p - y)
     g = p * (r - (p * r).sum(axis=1, keepdims=True))
     u = 2.0 * w * p
     if hessian == "exact":
-        h = softmax_gauss_newton_diag(p, u) + (1.0 - 2.0 * p) * g
+        h = softmax_gauss_newton_diag(p, q, u, a) + (q - p) * g
     elif hessian == "gauss_newton":
-        h = softmax_gauss_newton_diag(p, u)
+        h = softmax_gauss_newton_diag(p, q, u, a)
     else:
-        h = softmax_majorizer_diag(p, u)
+        h = softmax_majorizer_diag(p, q, u, a)
+    return g, h
+
+
+# --------------------------------------------------------------------------
+# Multiclass focal loss
+# --------------------------------------------------------------------------
+#: Focal-loss curvature terms of classes with ``1 - p`` below this are dropped: they only
+#: multiply probabilities of other classes that are smaller still (see ``focal_terms``).
+FOCAL_TINY = 1e-300
+
+
+def focal_terms(p, q, lp, gamma):
+    """Per-class pieces of ``f(p) = -(1 - p)^gamma log p`` (the focal term of one class).
+
+    Returns ``(f, t, v, vq2)`` with ``t = p f'(p)``, ``v = p^2 f''(p)`` and
+    ``vq2 = v (1 - p)^2``, written with ``phi = log(p) / (1 - p)`` (-> -1 as
+    p -> 1)::
+
+        f   = -q^gamma lp
+        t   = q^gamma (gamma p phi - 1)
+        v   = gamma p q^(gamma-1) (2 + (1 - gamma) p phi) + q^gamma
+        vq2 = gamma p q^(gamma+1) (2 + (1 - gamma) p phi) + q^(gamma+2)
+
+    ``v`` is unbounded as ``p -> 1`` when ``gamma < 1``; it only enters
+    products with the probabilities of the other classes (each at most
+    ``q``), so it is set to 0 where ``q < FOCAL_TINY`` (those products are
+    below 1e-300) and ``vq2`` carries the class's own term.
+    """
+    safe_q = np.where(q > 0.0, q, 1.0)
+    phi = np.where(q > 0.0, lp / safe_q, -1.0)
+    qg = q ** gamma
+    f = -qg * lp
+    t = qg * (gamma * p * phi - 1.0)
+    bracket = gamma * p * (2.0 + (1.0 - gamma) * p * phi)
+    big = q >= FOCAL_TINY
+    v = np.where(big, bracket * safe_q ** (gamma - 1.0), 0.0) + qg
+    vq2 = bracket * q ** (gamma + 1.0) + qg * q * q
+    return f, t, v, vq2
+
+
+def focal_loss(y, z, w, gamma):
+    """``L_i = -sum_j w_ij y_ij (1 - p_ij)^gamma log p_ij`` with ``0 log 0 = 0``."""
+    p, q, lp, _ = softmax_parts(z)
+    f, _, _, _ = focal_terms(p, q, lp, gamma)
+    wy = w * y
+    return np.where(wy != 0.0, wy * f, 0.0).sum(axis=1)
+
+
+def focal_gradient_hessian(y, z, w, hessian, gamma):
+    """Gradient ``g_l = w_l y_l t_l - p_l T`` with ``T = sum_j w_j y_j t_j``.
+
+    ``exact``: ``w_l y_l v_l q_l^2 + p_l^2 sum_{m != l} w_m y_m v_m + (1 - 2 p_l) g_l``.
+    ``gauss_newton``/``majorizer``: ``D = diag(w v / p)`` (the curvature at ``y = p``),
+    ``u = w v``.
+    """
+    p, q, lp, a = softmax_parts(z)
+    _, t, v, vq2 = focal_terms(p, q, lp, gamma)
+    wy = w * y
+    g = wy * t - p * (wy * t).sum(axis=1, keepdims=True)
+    if hessian == "exact":
+        h = wy * vq2 + p * p * sum_others(wy * v, a) + (q - p) * g
+    else:
+        wfull = np.broadcast_to(w, p.shape)
+        build = softmax_gauss_newton_diag if hessian == "gauss_newton" else softmax_majorizer_diag
+        h = build(p, q, wfull * v, a, wfull * vq2)
+    return g, h
+
+
+# --------------------------------------------------------------------------
+# Ranked probability score (ordered classes)
+# --------------------------------------------------------------------------
+def _cumulative(p, y):
+    """``P_k`` and ``U_k = 1 - P_k`` (as upper-tail sums) for k < K - 1, and ``P_k - Y_k``."""
+    cp = np.cumsum(p, axis=1)[:, :-1]
+    up = np.cumsum(p[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    d = cp - np.cumsum(y, axis=1)[:, :-1]
+    return cp, up, d
+
+
+def ranked_probability_loss(y, z, w):
+    """``L_i = w_i / (K - 1) sum_{k < K-1} (P_ik - Y_ik)^2``, cumulative ``P``, ``Y``."""
+    p = softmax(z)
+    _, _, d = _cumulative(p, y)
+    return w[:, 0] * (d * d).sum(axis=1) / (p.shape[1] - 1)
+
+
+def ranked_probability_gauss_newton_matrix(p, cp, up, w):
+    """``G = J^T B J``, ``B = 2 w / (K - 1) C^T C`` (``C`` the cumulative-sum rows).
+
+    ``G_lm = 2 w / (K - 1) p_l p_m A_lm`` with, for ``l <= m``,
+    ``A_lm = sum_{k < l} P_k^2 - sum_{l <= k < m} P_k U_k + sum_{k >= m} U_k^2``.
+    """
+    n, k = p.shape
+    pp = np.concatenate([np.zeros((n, 1)), np.cumsum(cp * cp, axis=1)], axis=1)  # sum_{k<l}
+    uu = np.concatenate([np.cumsum((up * up)[:, ::-1], axis=1)[:, ::-1], np.zeros((n, 1))], axis=1)
+    pu = np.concatenate([np.zeros((n, 1)), np.cumsum(cp * up, axis=1)], axis=1)  # sum_{k<l}
+    lo = np.minimum.outer(np.arange(k), np.arange(k))
+    hi = np.maximum.outer(np.arange(k), np.arange(k))
+    amat = pp[:, lo] - (pu[:, hi] - pu[:, lo]) + uu[:, hi]
+    return (2.0 * w / (k - 1))[:, :, None] * p[:, :, None] * p[:, None, :] * amat
+
+
+def ranked_probability_gradient_hessian(y, z, w, hessian):
+    """Gradient ``p_l (r_l - sum_j p_j r_j)``, ``r_l = 2 w / (K - 1) sum_{k >= l} (P_k - Y_k)``.
+
+    ``gauss_newton``: ``2 w / (K - 1) p_l^2 A_ll`` with ``A_ll = sum_{k < l} P_k^2 +
+    sum_{k >= l} U_k^2`` (the score's Hessian in p does not depend on y).
+    ``exact``: that plus ``(1 - 2 p_l) g_l``.  ``majorizer``: row sums of ``|G|``.
+    """
+    p, q, _, a = softmax_parts(z)
+    n, k = p.shape
+    cp, up, d = _cumulative(p, y)
+    scale = 2.0 * w / (k - 1)
+    suffix = np.concatenate([np.cumsum(d[:, ::-1], axis=1)[:, ::-1], np.zeros((n, 1))], axis=1)
+    r = scale * suffix
+    g = p * (r - (p * r).sum(axis=1, keepdims=True))
+    if hessian == "majorizer":
+        h = np.empty_like(p)
+        step = max(1, _CHUNK_ELEMENTS // (k * k))
+        for start in range(0, n, step):
+            sl = slice(start, start + step)
+            h[sl] = abs_row_sums(ranked_probability_gauss_newton_matrix(p[sl], cp[sl], up[sl], w[sl]))
+        return g, h
+    pp = np.concatenate([np.zeros((n, 1)), np.cumsum(cp * cp, axis=1)], axis=1)[:, :k]
+    uu = np.concatenate([np.cumsum((up * up)[:, ::-1], axis=1)[:, ::-1], np.zeros((n, 1))], axis=1)
+    h = scale * p * p * (pp + uu)
+    if hessian == "exact":
+        h = h + (q - p) * g
+    return g, h
+
+
+# --------------------------------------------------------------------------
+# Spherical score
+# --------------------------------------------------------------------------
+def spherical_loss(y, z, w):
+    """``L_i = w_i (1 - y_i . p_i / ||p_i||)``."""
+    p = softmax(z)
+    norm = np.sqrt((p * p).sum(axis=1))
+    return w[:, 0] * (1.0 - (y * p).sum(axis=1) / norm)
+
+
+def spherical_gradient_hessian(y, z, w, hessian):
+    """With ``N = ||p||``, ``s = y . p``: ``r = -w (y / N - s p / N^3)``, ``p . r = 0``, so
+    ``g_l = p_l r_l = w p_l (s p_l / N^2 - y_l) / N``.
+
+    ``exact``: ``p_l^2 (B_ll - 2 (B p)_l + p^T B p) + (1 - 2 p_l) g_l = p_l^2 B_ll + g_l``
+    (``B p = -r``, ``p^T B p = 0``) with
+    ``B_ll = w (2 y_l p_l / N^3 + s / N^3 - 3 s p_l^2 / N^5)``.
+    ``gauss_newton``: ``D = w (I / N - p p^T / N^3)`` (the curvature at ``y = p``, with
+    ``D p = 0``), ``G_ll = w p_l^2 (N^2 - p_l^2) / N^3``.  ``majorizer``: ``2 G_ll`` (the
+    off-diagonal row sum of ``|G|`` equals ``G_ll``).
+    """
+    p, _, _, a = softmax_parts(z)
+    w = w[:, 0:1]
+    n2 = (p * p).sum(axis=1, keepdims=True)
+    nn = np.sqrt(n2)
+    s = (y * p).sum(axis=1, keepdims=True)
+    g = w * p * (s * p / n2 - y) / nn
+    if hessian == "exact":
+        b = w * (2.0 * y * p + s - 3.0 * s * p * p / n2) / (n2 * nn)
+        return g, p * p * b + g
+    h = w * p * p * sum_others(p * p, a) / (n2 * nn)
+    if hessian == "majorizer":
+        h = 2.0 * h
     return g, h
 
 
@@ -264,3 +480,103 @@ def binary_init_raw(y, w):
     m = float((w * y).sum() / w.sum())
     m = min(max(m, INIT_PROBA_FLOOR), 1.0 - INIT_PROBA_FLOOR)
     return float(np.log(m) - np.log1p(-m))
+
+
+# --------------------------------------------------------------------------
+# Binary focal loss
+# --------------------------------------------------------------------------
+def _binary_focal_parts(z, gamma):
+    """``a = p``, ``b = 1 - p``, ``log a``, ``log b`` for ``p = sigmoid(z)``, all stable."""
+    a, b = sigmoid(z), sigmoid(-z)
+    return a, b, -softplus(-z), -softplus(z)
+
+
+def binary_focal_loss(y, z, w, gamma):
+    """``L_i = -w_i [y_i (1 - p_i)^gamma log p_i + (1 - y_i) p_i^gamma log(1 - p_i)]``."""
+    a, b, la, lb = _binary_focal_parts(z, gamma)
+    pos = np.where(y != 0.0, y * b ** gamma * la, 0.0)
+    neg = np.where(y != 1.0, (1.0 - y) * a ** gamma * lb, 0.0)
+    return -w * (pos + neg)
+
+
+def binary_focal_gradient_hessian(y, z, w, hessian, gamma):
+    """With ``a = p``, ``b = 1 - p``::
+
+        g = w [y b^gamma (gamma a log a - b) + (1 - y) a^gamma (a - gamma b log b)]
+        H = w [y a b^gamma (gamma log a (b - gamma a) + (2 gamma + 1) b)
+               + (1 - y) b a^gamma (gamma log b (a - gamma b) + (2 gamma + 1) a)]
+
+    ``gauss_newton``/``majorizer`` (1x1): ``w [a (b^2 v(a)) + b (a^2 v(b))]`` with
+    ``x^2 v(x)`` the ``vq2`` of :func:`focal_terms` at ``p = x``.
+    """
+    a, b, la, lb = _binary_focal_parts(z, gamma)
+    ag, bg = a ** gamma, b ** gamma
+    g = w * (y * bg * (gamma * a * la - b) + (1.0 - y) * ag * (a - gamma * b * lb))
+    if hessian == "exact":
+        h = w * (y * a * bg * (gamma * la * (b - gamma * a) + (2.0 * gamma + 1.0) * b)
+                 + (1.0 - y) * b * ag * (gamma * lb * (a - gamma * b) + (2.0 * gamma + 1.0) * a))
+    else:
+        _, _, _, vq2_a = focal_terms(a, b, la, gamma)
+        _, _, _, vq2_b = focal_terms(b, a, lb, gamma)
+        h = w * (a * vq2_a + b * vq2_b)
+    return g, h
+
+
+def mean_label_init_raw(y, w):
+    """``log`` of the weighted mean label row: the constant minimiser of every proper score
+    whose optimum over the simplex is the mean (Brier, RPS, spherical with row weights)."""
+    return cross_entropy_init_raw(y, w)
+
+
+def _refine_init(gradient_hessian, loss, z0, free, iterations=200):
+    """Minimise a one-row loss over the margins ``free`` by diagonal Newton steps (majorizer
+    curvature) with backtracking; used where the constant minimiser has no closed form."""
+    z = z0.copy()
+    current = float(loss(z))
+    for _ in range(iterations):
+        g, h = gradient_hessian(z)
+        g = np.where(free, g, 0.0)
+        if np.abs(g).max() <= 1e-13:
+            break
+        step = -g / np.maximum(h, 1e-300)
+        t = 1.0
+        while t > 1e-8:
+            cand = z + t * step
+            value = float(loss(cand))
+            if value <= current:
+                break
+            t *= 0.5
+        else:
+            break
+        z, improved = cand, current - value
+        current = value
+        if improved <= 1e-16 * max(abs(current), 1e-300):
+            break
+    return z
+
+
+def focal_init_raw(y, w, gamma):
+    """Margins minimising ``sum_k A_k f(p_k)``, ``A_k = sum_i w_ik y_ik``: the log prior
+    (exact for ``gamma = 0``) refined by :func:`_refine_init`; classes without label mass
+    keep the floored margin."""
+    a = (np.broadcast_to(w, y.shape) * y).sum(axis=0)
+    ybar = (a / a.sum())[None, :]
+    z0 = _log_floor(ybar[0])[None, :]
+    if gamma == 0.0:
+        return z0[0]
+    one = np.ones((1, 1))
+    z = _refine_init(lambda z: focal_gradient_hessian(ybar, z, one, "majorizer", gamma),
+                     lambda z: focal_loss(ybar, z, one, gamma)[0], z0, ybar > 0)
+    return z[0] - z[0].max() + z0[0].max()
+
+
+def binary_focal_init_raw(y, w, gamma):
+    """The margin minimising the weighted binary focal loss of a constant prediction."""
+    m = float((w * y).sum() / w.sum())
+    z0 = np.array([binary_init_raw(y, w)])
+    if gamma == 0.0 or m in (0.0, 1.0):
+        return float(z0[0])
+    yy, one = np.array([m]), np.ones(1)
+    z = _refine_init(lambda z: binary_focal_gradient_hessian(yy, z, one, "majorizer", gamma),
+                     lambda z: binary_focal_loss(yy, z, one, gamma)[0], z0, np.ones(1, bool))
+    return float(z[0])

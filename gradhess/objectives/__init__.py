@@ -9,6 +9,8 @@ from __future__ import annotations
 from ._base import BinaryObjective, Objective, SoftmaxObjective
 from .brier import BinaryBrier, Brier
 from .cross_entropy import BinaryCrossEntropy, SoftmaxCrossEntropy
+from .focal import BinaryFocal, Focal
+from .ordinal import RankedProbability, Spherical
 
 #: Every objective, by registry name.  Tests, the CLI and the docs iterate over it.
 OBJECTIVES: dict[str, type[Objective]] = {
@@ -16,6 +18,10 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "brier": Brier,
     "binary_cross_entropy": BinaryCrossEntropy,
     "binary_brier": BinaryBrier,
+    "focal": Focal,
+    "binary_focal": BinaryFocal,
+    "ranked_probability": RankedProbability,
+    "spherical": Spherical,
 }
 
 
@@ -38,10 +44,14 @@ __all__ = [
     "OBJECTIVES",
     "BinaryBrier",
     "BinaryCrossEntropy",
+    "BinaryFocal",
     "BinaryObjective",
     "Brier",
+    "Focal",
     "Objective",
+    "RankedProbability",
     "SoftmaxCrossEntropy",
     "SoftmaxObjective",
+    "Spherical",
     "get",
 ]

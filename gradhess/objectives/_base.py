@@ -58,9 +58,12 @@ class Objective:
     #: The strategies this objective accepts.
     hessian_strategies: ClassVar[tuple[str, ...]] = hessians.STRATEGIES
 
-    #: Name of the per-row compiled kernel in :mod:`gradhess.kernels.rows` (softmax objectives
-    #: with one; CatBoost needs it), or None.
-    row_kernel: ClassVar[str | None] = None
+    #: Whether the expected score under ``y ~ p`` is minimised at ``p`` (with one weight per
+    #: row): then the Gauss-Newton matrix is also the expected Hessian (see
+    #: :func:`gradhess.checking.expected_hessian`).  Focal loss is not.
+    is_proper: ClassVar[bool] = True
+    #: Whether ``(n, K)`` per-cell weights are defined for this loss (softmax objectives).
+    cell_weights: ClassVar[bool] = True
 
     # Kernels (float64 in, float64 out, no validation), set by each subclass.
     _loss_kernel: ClassVar[Callable[..., np.ndarray]]
@@ -112,6 +115,10 @@ class Objective:
         """Validate; return ``(y, z, w, raw)``: float64 labels, margins, weights, checked raw."""
         raise NotImplementedError
 
+    def kernel_args(self) -> tuple:
+        """Extra arguments of this objective's kernels after the strategy (e.g. ``gamma``)."""
+        return ()
+
     def _transform_labels(self, y: np.ndarray) -> np.ndarray:
         """Hook for label transforms such as smoothing; identity by default."""
         return y
@@ -123,7 +130,7 @@ class Objective:
     def loss(self, y, raw, sample_weight=None) -> np.ndarray:
         """Per-row loss, shape ``(n,)``, in the dtype of ``raw``."""
         y64, z, w, raw = self._prepare(y, raw, sample_weight)
-        return self._loss_kernel(y64, z, w).astype(raw.dtype, copy=False)
+        return self._loss_kernel(y64, z, w, *self.kernel_args()).astype(raw.dtype, copy=False)
 
     def gradient_hessian(
         self,
@@ -140,8 +147,9 @@ class Objective:
         order) they are filled in place and returned.
         """
         y64, z, w, raw = self._prepare(y, raw, sample_weight)
-        g, h = self._gradient_hessian_kernel(y64, z, w, hessians.kernel_strategy(self.hessian))
-        h = hessians.finalize(h, self.hessian, self.hessian_scale, self._row_weight(w))
+        g, h = self._gradient_hessian_kernel(y64, z, w, hessians.kernel_strategy(self.hessian),
+                                             *self.kernel_args())
+        h = hessians.finalize(h, self.hessian, self.hessian_scale, self._row_weight(w), w)
         return _emit(g, gradient_out, "gradient_out", raw), _emit(h, hessian_out, "hessian_out", raw)
 
 
@@ -158,10 +166,17 @@ class SoftmaxObjective(Objective):
         raw = v.check_raw(raw, multiclass=True)
         n, k = raw.shape
         y64 = self._transform_labels(v.check_softmax_labels(y, n, k))
-        w = v.check_sample_weight(sample_weight, n, k)
+        w = self._check_weight(sample_weight, n, k)
         if w is None:
             w = np.ones((n, 1))
         return y64, raw.astype(np.float64), w, raw
+
+    def _check_weight(self, sample_weight, n, k):
+        w = v.check_sample_weight(sample_weight, n, k)
+        if w is not None and w.shape[1] > 1 and not self.cell_weights:
+            raise ValueError(f"{self.name} takes one weight per row; got sample_weight of shape "
+                             f"{np.shape(sample_weight)} (per-cell weights are not defined for it)")
+        return w
 
     def _row_weight(self, w):
         return w.mean(axis=1, keepdims=True)
@@ -201,14 +216,14 @@ class SoftmaxObjective(Objective):
             raise ValueError(f"a softmax objective needs K >= 2 classes; got K = {k}")
         n = arr.shape[0]
         y64 = self._transform_labels(v.check_softmax_labels(arr, n, k))
-        w = v.check_sample_weight(sample_weight, n, k)
+        w = self._check_weight(sample_weight, n, k)
         if w is None:
             w = np.ones((n, 1))
         if not (np.broadcast_to(w, y64.shape).sum() > 0):
             raise ValueError(
                 f"cannot compute an intercept: the total weight of the {n} rows is zero"
             )
-        return self._init_raw_kernel(y64, w)
+        return self._init_raw_kernel(y64, w, *self.kernel_args())
 
 
 class BinaryObjective(Objective):
@@ -250,7 +265,7 @@ class BinaryObjective(Objective):
             raise ValueError(
                 f"cannot compute an intercept: the total weight of the {n} rows is zero"
             )
-        return self._init_raw_kernel(y64, w)
+        return self._init_raw_kernel(y64, w, *self.kernel_args())
 
 
 class LabelSmoothing:
@@ -268,3 +283,17 @@ class LabelSmoothing:
             k = y.shape[1] if y.ndim == 2 else 2
             return (1.0 - self.label_smoothing) * y + self.label_smoothing / k
         return y
+
+
+class Focusing:
+    """Mixin: the focusing parameter ``gamma`` >= 0 of focal losses (0 gives cross-entropy)."""
+
+    is_proper = False
+
+    def __init__(self, *, gamma: float = 2.0, hessian: str | None = None,
+                 hessian_scale: float = 1.0):
+        self.gamma = v.check_number("gamma", gamma, "[0, inf)", low=0.0)
+        super().__init__(hessian=hessian, hessian_scale=hessian_scale)
+
+    def kernel_args(self) -> tuple:
+        return (self.gamma,)
