@@ -47,20 +47,44 @@ def resolve(objective) -> Objective:
 
 class EngineObjective:
     """Base of the engine callables: an objective plus float32 gradient and Hessian buffers
-    in the engine's memory order (``order``), allocated once and reused every round."""
+    in the engine's memory order (``order``), allocated once and reused every round.
+
+    Labels and weights are read from the engine's data set and validated on the first
+    round only (:meth:`Objective.prepare`); later rounds on the same data set object
+    reuse them and only the margins are checked.  (Changing a data set's labels in
+    place between rounds is therefore not seen.)
+    """
 
     order = "C"
 
     def __init__(self, objective: Objective | str):
         self.objective = resolve(objective)
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+        self._prepared: tuple[Any, Any] | None = None
 
-    def gradient_hessian(self, y, raw: np.ndarray, sample_weight):
+    def gradient_hessian(self, data, load, raw: np.ndarray):
+        """Gradient and Hessian for margins ``raw`` on engine data set ``data``;
+        ``load()`` returns its ``(labels, weights)``."""
         if self._buffers is None or self._buffers[0].shape != raw.shape:
             self._buffers = (np.empty(raw.shape, np.float32, order=self.order),
                              np.empty(raw.shape, np.float32, order=self.order))
         g, h = self._buffers
-        return self.objective.gradient_hessian(y, raw, sample_weight, gradient_out=g, hessian_out=h)
+        obj = self.objective
+        if not obj.compiled_path:
+            y, w = load()
+            return obj.gradient_hessian(y, raw, w, gradient_out=g, hessian_out=h)
+        raw = v.check_raw(raw, multiclass=obj.is_multiclass) if raw.dtype not in (
+            np.float32, np.float64) or raw.ndim != (2 if obj.is_multiclass else 1) else raw
+        if self._prepared is None or self._prepared[0] is not data \
+                or self._prepared[1].shape != raw.shape:
+            y, w = load()
+            self._prepared = (data, obj.prepare(y, raw.shape, w))
+        return obj.gradient_hessian_prepared(self._prepared[1], raw, g, h)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_buffers"] = state["_prepared"] = None
+        return state
 
     def __repr__(self):
         return f"{type(self).__name__}({self.objective!r})"

@@ -119,16 +119,19 @@ def check_probabilities(name: str, y: np.ndarray, *, rows_sum_to_one: bool) -> N
             )
 
 
-def check_softmax_labels(y, n: int, k: int) -> np.ndarray:
+def check_softmax_labels(y, n: int, k: int, *, compact: bool = False) -> np.ndarray:
     """Labels for a softmax objective: ``(n,)`` class indices or ``(n, K)`` probabilities.
 
-    Returns an ``(n, K)`` float64 probability matrix.
+    Returns an ``(n, K)`` float64 probability matrix; with ``compact``, int64 class
+    indices for 1-D labels and the (float32 or float64) matrix itself for soft labels.
     """
     arr = as_numeric("y", y)
     if arr.ndim == 1:
         if arr.shape[0] != n:
             raise ValueError(f"y has {arr.shape[0]} rows but raw has {n} (shape {(n, k)})")
         idx = check_class_labels(arr, k)
+        if compact:
+            return idx
         onehot = np.zeros((n, k), dtype=np.float64)
         onehot[np.arange(n), idx] = 1.0
         return onehot
@@ -140,6 +143,8 @@ def check_softmax_labels(y, n: int, k: int) -> np.ndarray:
                 f"{'class count' if arr.shape[0] == n else 'row count'})"
             )
         check_probabilities("y", arr, rows_sum_to_one=True)
+        if compact and arr.dtype in (np.float32, np.float64):
+            return arr
         return arr.astype(np.float64)
     raise ValueError(
         f"y must be (n_samples,) class indices or an (n_samples, n_classes) probability "

@@ -9,7 +9,7 @@ CatBoost's custom objectives return derivatives of the quantity being
   alike travel as an ``(n, K)`` label matrix, which keeps them aligned with the
   rows); it returns the negated gradient and a diagonal K x K matrix holding the
   negated Hessian strategy.  The method body only calls a compiled row kernel
-  (:mod:`gradhess.kernels.rows`) with the strategy and scale as constants, so
+  (:data:`gradhess.kernels.compiled.ROW_KERNELS`) with the strategy and scale as constants, so
   CatBoost's own numba step compiles it when numba is installed.
 * Binary objectives: ``calc_ders_range`` on whole ranges of objects, computed
   by the objective's vectorised NumPy path.
@@ -41,13 +41,14 @@ def _cb():
 def _make_softmax_objective(objective: Objective, intercept):
     """A ``MultiTargetCustomObjective`` instance for a softmax objective."""
     cb = _cb()
-    from .kernels import rows
+    from .kernels import compiled
 
-    kernel = getattr(rows, objective.row_kernel, None) if objective.row_kernel else None
+    kernel = compiled.ROW_KERNELS.get(objective.compiled_kernel or "")
     if kernel is None:
-        raise ValueError(f"{objective.name} has no per-row kernel (row_kernel), which CatBoost's "
-                         f"per-object objective needs")
-    strategy = rows.STRATEGY_CODES[objective.hessian]
+        raise ValueError(f"{objective.name} has no compiled one-row kernel, which CatBoost's "
+                         f"per-object objective needs (is numba installed?)")
+    strategy = compiled.STRATEGY_CODES[objective.hessian]
+    params = np.array(objective.kernel_args() or (0.0,), dtype=np.float64)
     scale = float(objective.hessian_scale)
     floor = float(hessians.CLIP_FLOOR)
     offset = np.zeros(0) if intercept is None else np.asarray(intercept, np.float64).copy()
@@ -60,7 +61,7 @@ def _make_softmax_objective(objective: Objective, intercept):
         z = approxes + offset if shift else approxes
         g = np.empty(k)
         h = np.empty(k)
-        kernel(z, targets, weight, strategy, scale, floor, g, h)
+        kernel(z, targets, weight, strategy, scale, floor, params, g, h)
         hess = np.zeros((k, k))
         for j in range(k):
             hess[j, j] = -h[j]

@@ -140,7 +140,8 @@ def expected_hessian(obj, strategy: str, y, z, w, gradient_obj=None) -> np.ndarr
 def _link_curvature(g0: np.ndarray, p: np.ndarray) -> np.ndarray:
     """``sum_j rho_j d^2 p_j / dz^2`` for the ``rho`` with ``J^T rho = g0`` (the link term).
 
-    For a score linear in ``y``, the Hessian of ``L(y = p0, z)`` at ``z0`` is
+    For a score whose Hessian in probability space is affine in ``y`` (all registered
+    ones), the Hessian of ``L(y = p0, z)`` at ``z0`` is
     ``J^T D J + sum_j rho_j d^2 p_j``, with ``rho`` the score's gradient in
     probability space at ``y = p0`` and ``g0 = J^T rho`` the gradient of
     ``L(y = p0, .)``.  The second term depends on ``rho`` only through ``g0``:

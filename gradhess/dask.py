@@ -120,8 +120,9 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
     if objective.is_multiclass:
         row_y = (np.asarray(b) / total)[None, :]
         row_w = np.full((1, k), total)
-        return objective._init_raw_kernel(row_y, row_w), k
-    return objective._init_raw_kernel(np.array([float(b) / total]), np.array([total])), None
+        return objective._init_raw_kernel(row_y, row_w, *objective.kernel_args()), k
+    return objective._init_raw_kernel(np.array([float(b) / total]), np.array([total]),
+                                      *objective.kernel_args()), None
 
 
 def train(client, objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,

@@ -52,13 +52,12 @@ class LightGBMObjective(e.EngineObjective):
     order = "F"
 
     def __call__(self, preds: np.ndarray, train_data):
-        y, w = _targets_of(train_data)
         if self.objective.is_multiclass and preds.ndim == 1:
             raise ValueError(
                 f"{self.objective.name} is a softmax objective but LightGBM produced one score "
                 f"per row: set num_class to K"
             )
-        return self.gradient_hessian(y, preds, w)
+        return self.gradient_hessian(train_data, lambda: _targets_of(train_data), preds)
 
 
 class LightGBMMetric:

@@ -48,7 +48,6 @@ class XGBoostObjective(e.EngineObjective):
     """The ``obj=`` callable for ``xgboost.train``: ``(predt, dtrain) -> (grad, hess)``."""
 
     def __call__(self, predt: np.ndarray, dtrain):
-        y, w = _labels_and_weights(dtrain)
         if self.objective.is_multiclass and predt.ndim == 1:
             raise ValueError(
                 f"{self.objective.name} is a softmax objective but XGBoost produced one margin per "
@@ -56,7 +55,7 @@ class XGBoostObjective(e.EngineObjective):
             )
         if not self.objective.is_multiclass and predt.ndim == 2:
             predt = predt[:, 0] if predt.shape[1] == 1 else predt
-        return self.gradient_hessian(y, predt, w)
+        return self.gradient_hessian(dtrain, lambda: _labels_and_weights(dtrain), predt)
 
 
 class XGBoostMetric:

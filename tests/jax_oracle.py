@@ -76,10 +76,10 @@ def _binary_focal_row(z, y, w, gamma):
 
 # name -> (link, score S(y, q, w, gamma) of one row in probability space, label transform)
 SCORES = {
-    "cross_entropy": ("softmax", lambda y, q, w, g: _log_score(y, q, w), _smooth),
-    "brier": ("softmax", lambda y, q, w, g: jnp.sum(w * (q - y) ** 2), _identity),
-    "binary_cross_entropy": ("sigmoid", lambda y, q, w, g: _binary_log_score(y, q, w), _smooth),
-    "binary_brier": ("sigmoid", lambda y, q, w, g: w * (q - y) ** 2, _identity),
+    "cross_entropy": ("softmax", lambda y, q, w, gamma: _log_score(y, q, w), _smooth),
+    "brier": ("softmax", lambda y, q, w, gamma: jnp.sum(w * (q - y) ** 2), _identity),
+    "binary_cross_entropy": ("sigmoid", lambda y, q, w, gamma: _binary_log_score(y, q, w), _smooth),
+    "binary_brier": ("sigmoid", lambda y, q, w, gamma: w * (q - y) ** 2, _identity),
     "focal": ("softmax", _focal_score, _identity),
     "binary_focal": ("sigmoid", _binary_focal_score, _identity),
     "ranked_probability": ("softmax", _rps_score, _identity),

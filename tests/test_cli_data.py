@@ -175,8 +175,8 @@ def test_probability_columns_must_sum_to_one(tables, tmp_path):
 
 def test_unknown_objective_engine_and_unreadable_files(tables, tmp_path):
     d, _ = tables
-    one_line_error(run("fit", d / "train.csv", "--objective", "focal", "--engine", "xgboost", "--label",
-                       "animal", "--out", tmp_path / "m"), "invalid choice: 'focal'")
+    one_line_error(run("fit", d / "train.csv", "--objective", "hinge", "--engine", "xgboost", "--label",
+                       "animal", "--out", tmp_path / "m"), "invalid choice: 'hinge'")
     one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", "sklearn", "--label",
                        "animal", "--out", tmp_path / "m"), "invalid choice: 'sklearn'")
     one_line_error(run("fit", d / "garbage.parquet", "--objective", "brier", "--engine", "xgboost",

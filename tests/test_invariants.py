@@ -18,7 +18,12 @@ def k_for(name, k=4):
 
 
 def weight_kinds(name):
-    return ("row", "cell") if gradhess.OBJECTIVES[name].is_multiclass else ("row",)
+    cls = gradhess.OBJECTIVES[name]
+    return ("row", "cell") if cls.is_multiclass and cls.cell_weights else ("row",)
+
+
+SOFTMAX_WEIGHTS = [(n, w) for n in SOFTMAX for w in weight_kinds(n)]
+PROPER = [n for n in ALL if gradhess.OBJECTIVES[n].is_proper]
 
 
 ALL_STRATEGY = [(n, s) for n in ALL for s in hessians.STRATEGIES]
@@ -28,9 +33,8 @@ def close(a, b, rtol=1e-12, scale=1.0):
     np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
 
 
-@pytest.mark.parametrize("name", SOFTMAX)
+@pytest.mark.parametrize("name,weights", SOFTMAX_WEIGHTS)
 @pytest.mark.parametrize("strategy", hessians.STRATEGIES)
-@pytest.mark.parametrize("weights", ["row", "cell"])
 def test_shift_invariance(name, strategy, weights):
     """Adding a constant to a row's margins changes nothing."""
     y, z, w = problem(name, "soft", weights, 5, "float64")
@@ -64,7 +68,7 @@ def test_weights_scale_linearly(name, strategy):
 
 
 def test_row_weights_equal_constant_cell_weights():
-    for name in SOFTMAX:
+    for name in (n for n in SOFTMAX if gradhess.OBJECTIVES[n].cell_weights):
         for strategy in hessians.STRATEGIES:
             y, z, w = problem(name, "soft", "row", 4, "float64")
             cell = np.repeat(np.asarray(w)[:, None], 4, axis=1)
@@ -83,6 +87,12 @@ K2_FACTORS = {
         "loss": 1, "exact": 1, "gauss_newton": 1, "majorizer": 2, "clip": 1},
     ("brier", "binary_brier"): {
         "loss": 2, "exact": 2, "gauss_newton": 2, "majorizer": 4},
+    # Focal: one class term per label, as cross-entropy (the binary loss is the K = 2 one).
+    ("focal", "binary_focal"): {
+        "loss": 1, "exact": 1, "gauss_newton": 1, "majorizer": 2, "clip": 1},
+    # RPS with two ordered classes is the binary Brier score on P_0 = 1 - p.
+    ("ranked_probability", "binary_brier"): {
+        "loss": 1, "exact": 1, "gauss_newton": 1, "majorizer": 2, "clip": 1},
 }
 
 
@@ -134,7 +144,7 @@ def test_exact_brier_hessian_is_indefinite(name):
     assert (h < 0).any()
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", PROPER)
 def test_gauss_newton_is_expected_exact_hessian(name):
     """For proper scores (row weights) the exact Hessian at y = p is Gauss-Newton."""
     y, z, w = problem(name, "soft", "row", k_for(name), "float64")
@@ -193,12 +203,13 @@ def test_init_raw_brier_cell_weights_with_inactive_class():
 
 
 def test_init_raw_is_log_prior():
+    """For proper scores the constant minimiser is the (weighted) mean label."""
     y = np.array([0, 0, 0, 1, 2, 2])
-    for name in SOFTMAX:
+    for name in (n for n in SOFTMAX if gradhess.OBJECTIVES[n].is_proper):
         c = gradhess.get(name).init_raw(y)
         p = np.exp(c) / np.exp(c).sum()
         close(p, [0.5, 1 / 6, 1 / 3])
-    for name in BINARY:
+    for name in (n for n in BINARY if gradhess.OBJECTIVES[n].is_proper):
         c = gradhess.get(name).init_raw(np.array([1.0, 0.0, 0.0, 0.0]))
         close(1 / (1 + np.exp(-c)), 0.25)
 
@@ -211,7 +222,7 @@ def test_init_raw_absent_class_is_finite():
 @pytest.mark.parametrize("name", SOFTMAX)
 @pytest.mark.parametrize("strategy", hessians.STRATEGIES)
 def test_one_hot_soft_labels_equal_class_indices(name, strategy):
-    y, z, w = problem(name, "hard", "cell", 6, "float64")
+    y, z, w = problem(name, "hard", weight_kinds(name)[-1], 6, "float64")
     onehot = np.eye(6)[y]
     obj = gradhess.get(name, hessian=strategy)
     np.testing.assert_array_equal(obj.loss(y, z, w), obj.loss(onehot, z, w))
@@ -306,8 +317,8 @@ def test_registry_params_pickle(name):
 
 
 def test_unknown_objective():
-    with pytest.raises(ValueError, match=r"unknown objective 'focal'.*cross_entropy"):
-        gradhess.get("focal")
+    with pytest.raises(ValueError, match=r"unknown objective 'hinge'.*cross_entropy"):
+        gradhess.get("hinge")
 
 
 def test_reference_kernels_are_float64_and_pure():
@@ -390,3 +401,33 @@ def test_soft_labels_bad_proba():
         gradhess.soft_labels(np.array([[0.5, 0.4]]))
     with pytest.raises(ValueError, match=r"proba must be an \(n_samples, n_classes\) matrix"):
         gradhess.soft_labels(np.array([0.5, 0.5]))
+
+
+@pytest.mark.parametrize("pair", [("focal", "cross_entropy"), ("binary_focal", "binary_cross_entropy")],
+                         ids=lambda p: p[0])
+@pytest.mark.parametrize("strategy", hessians.STRATEGIES)
+def test_focal_gamma_zero_is_cross_entropy(pair, strategy):
+    """gamma = 0 removes the focusing factor: loss, gradient, every strategy and intercept."""
+    focal, ce = pair
+    for labels in ("hard", "soft"):
+        for weights in weight_kinds(focal):
+            k = k_for(focal)
+            y, z, w = problem(focal, labels, weights, k, "float64")
+            f = gradhess.get(focal, gamma=0.0, hessian=strategy)
+            c = gradhess.get(ce, hessian=strategy)
+            close(f.loss(y, z, w), c.loss(y, z, w), rtol=1e-12)
+            for a, b in zip(f.gradient_hessian(y, z, w), c.gradient_hessian(y, z, w)):
+                close(a, b, rtol=1e-12)
+            close(f.init_raw(y, w), c.init_raw(y, w), rtol=1e-12)
+
+
+def test_focal_is_not_proper_and_intercept_minimises_it():
+    """With gamma > 0 the best constant is not the mean label: focal pulls it toward uniform."""
+    y = np.array([0, 0, 0, 0, 0, 0, 1, 2])
+    prior = gradhess.get("cross_entropy").init_raw(y)
+    focal = gradhess.get("focal", gamma=2.0)
+    c = focal.init_raw(y)
+    p = np.exp(c - c.max()) / np.exp(c - c.max()).sum()
+    assert p[0] < 0.75 - 0.05  # the mean label says 0.75
+    n = len(y)
+    assert _total_loss(focal, y, c, None, n) < _total_loss(focal, y, prior, None, n)

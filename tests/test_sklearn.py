@@ -131,8 +131,8 @@ def test_bad_parameters(iris):
     X, y = iris
     with pytest.raises(ValueError, match="engine must be one of xgboost, lightgbm, catboost; got 'sklearn'"):
         BoostingClassifier(engine="sklearn").fit(X, y)
-    with pytest.raises(ValueError, match="unknown objective 'focal'"):
-        BoostingClassifier("focal").fit(X, y)
+    with pytest.raises(ValueError, match="unknown objective 'hinge'"):
+        BoostingClassifier("hinge").fit(X, y)
     with pytest.raises(ValueError, match="n_estimators must be >= 1"):
         BoostingClassifier(n_estimators=0).fit(X, y)
     clf = BoostingClassifier(n_estimators=3).fit(X, y)

@@ -194,7 +194,7 @@ class TestHyperparameters:
     @pytest.mark.parametrize("bad", ["newton", "", None.__class__, 3])
     def test_hessian(self, name, bad):
         with pytest.raises(ValueError, match=r"hessian must be one of 'exact', 'gauss_newton', "
-                                             r"'majorizer', 'clip'; got"):
+                                             r"'majorizer', 'clip', 'constant'; got"):
             gradhess.get(name, hessian=bad)
 
     @pytest.mark.parametrize("bad", [0.0, -1.0, np.nan, np.inf, "2", True])
@@ -204,7 +204,26 @@ class TestHyperparameters:
 
     def test_unknown_parameter(self, name):
         with pytest.raises(TypeError, match="unexpected keyword"):
-            gradhess.get(name, gamma=2.0)
+            gradhess.get(name, temperature=2.0)
+
+
+@pytest.mark.parametrize("name", ["focal", "binary_focal"])
+@pytest.mark.parametrize("bad", [-0.1, np.nan, np.inf, "2", True])
+def test_gamma(name, bad):
+    with pytest.raises(ValueError, match=r"gamma must be a number in \[0, inf\); got"):
+        gradhess.get(name, gamma=bad)
+
+
+@pytest.mark.parametrize("name", ["ranked_probability", "spherical"])
+def test_cell_weights_refused_where_undefined(name):
+    obj = gradhess.get(name)
+    z = np.zeros((4, 3))
+    y = np.array([0, 1, 2, 0])
+    with pytest.raises(ValueError, match=rf"{name} takes one weight per row; got sample_weight "
+                                         r"of shape \(4, 3\)"):
+        obj.gradient_hessian(y, z, np.ones((4, 3)))
+    with pytest.raises(ValueError, match="takes one weight per row"):
+        obj.init_raw(y, np.ones((4, 3)))
 
 
 @pytest.mark.parametrize("name", ["cross_entropy", "binary_cross_entropy"])

@@ -94,8 +94,11 @@ def sum_others(x: np.ndarray, a: np.ndarray) -> np.ndarray:
     """``c_l = sum_{m != l} x_m`` per row; exact-sum (not ``total - x_a``) for the argmax ``a``.
 
     Where one class dominates, ``total - x_a`` would keep nothing of the
-    other classes; for any other class ``l`` the term ``x_l`` is at most
-    ``x_a``'s size, so ``total - x_l`` loses no more than rounding of the total.
+    other classes, so the argmax column is summed explicitly.  For any other
+    class ``total - x_l`` can still lose ``c_l`` to rounding of the total (when
+    ``x_l`` is far below ``total``'s last digit); every caller multiplies
+    ``c_l`` by ``p_l^2`` next to a term at least of its size, so the result
+    keeps its relative precision (``docs/derivations.md``, numerical forms).
     """
     rows = np.arange(x.shape[0])
     total = x.sum(axis=1, keepdims=True)

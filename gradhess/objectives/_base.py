@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _validation as v
 from .. import hessians
-from ..kernels import reference
+from ..kernels import compiled, reference
 
 
 def _emit(result: np.ndarray, out: np.ndarray | None, name: str, like: np.ndarray) -> np.ndarray:
@@ -39,6 +39,38 @@ def _emit(result: np.ndarray, out: np.ndarray | None, name: str, like: np.ndarra
         raise ValueError(f"{name} is read-only")
     out[...] = result
     return out
+
+
+_NO_INDEX = np.empty(0, np.int64)
+_NO_WEIGHT_2D = np.empty((0, 1))
+_NO_WEIGHT_1D = np.empty(0)
+
+
+def _out(out, name: str, raw: np.ndarray) -> np.ndarray:
+    """``out`` checked like :func:`_emit` does, or a new array like ``raw``."""
+    if out is None:
+        return np.empty(raw.shape, raw.dtype)
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array; got {type(out).__name__}")
+    if out.shape != raw.shape or out.dtype not in (np.float32, np.float64):
+        raise ValueError(
+            f"{name} must be a float32 or float64 array of raw's shape {raw.shape}; "
+            f"got {out.shape} {out.dtype}"
+        )
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    return out
+
+
+class Prepared:
+    """Validated labels and weights (from :meth:`Objective.prepare`): ``y`` class indices
+    (int64), a probability matrix or binary labels; ``sample_weight`` None, ``(n, 1)``,
+    ``(n, K)`` or ``(n,)`` (binary); ``shape`` the margins' shape."""
+
+    __slots__ = ("y", "sample_weight", "shape")
+
+    def __init__(self, y, sample_weight, shape):
+        self.y, self.sample_weight, self.shape = y, sample_weight, shape
 
 
 class Objective:
@@ -64,6 +96,10 @@ class Objective:
     is_proper: ClassVar[bool] = True
     #: Whether ``(n, K)`` per-cell weights are defined for this loss (softmax objectives).
     cell_weights: ClassVar[bool] = True
+    #: Name of the fused kernel in :mod:`gradhess.kernels.compiled` (None: NumPy kernels only).
+    compiled_kernel: ClassVar[str | None] = None
+    #: Set to False (on a class or an instance) to force the NumPy reference kernels.
+    use_compiled: bool = True
 
     # Kernels (float64 in, float64 out, no validation), set by each subclass.
     _loss_kernel: ClassVar[Callable[..., np.ndarray]]
@@ -146,11 +182,79 @@ class Objective:
         ``hessian_out`` are given (same shape, float32 or float64, any memory
         order) they are filled in place and returned.
         """
+        if self.compiled_path:
+            raw = v.check_raw(raw, multiclass=self.is_multiclass)
+            return self.gradient_hessian_prepared(self.prepare(y, raw.shape, sample_weight), raw,
+                                                  gradient_out, hessian_out, checked=True)
         y64, z, w, raw = self._prepare(y, raw, sample_weight)
         g, h = self._gradient_hessian_kernel(y64, z, w, hessians.kernel_strategy(self.hessian),
                                              *self.kernel_args())
         h = hessians.finalize(h, self.hessian, self.hessian_scale, self._row_weight(w), w)
         return _emit(g, gradient_out, "gradient_out", raw), _emit(h, hessian_out, "hessian_out", raw)
+
+    # -------------------------------------------------------- compiled path
+    @property
+    def compiled_path(self) -> bool:
+        """Whether :meth:`gradient_hessian` runs the fused compiled kernel."""
+        return bool(self.use_compiled and self.compiled_kernel
+                    and self.compiled_kernel in compiled.BATCH_KERNELS)
+
+    def prepare(self, y, shape: tuple, sample_weight=None) -> "Prepared":
+        """Validate labels and weights once for margins of ``shape``, in the compact form
+        the compiled kernels read (class indices stay indices); pass the result to
+        :meth:`gradient_hessian_prepared` every boosting round."""
+        if self.is_multiclass:
+            n, k = shape
+            labels = v.check_softmax_labels(y, n, k, compact=True)
+            w = self._check_weight(sample_weight, n, k)
+        else:
+            (n,) = shape
+            k = None
+            labels = v.check_binary_labels(y, n)
+            w = v.check_sample_weight(sample_weight, n, None)
+        return Prepared(labels, w, tuple(shape))
+
+    def gradient_hessian_prepared(self, prepared: "Prepared", raw, gradient_out=None,
+                                  hessian_out=None, *, checked: bool = False):
+        """:meth:`gradient_hessian` on targets from :meth:`prepare`: only the margins are
+        checked (shape; non-finite values are detected inside the kernel)."""
+        raw = np.asarray(raw)
+        if not checked:
+            if raw.shape != prepared.shape:
+                raise ValueError(f"raw has shape {raw.shape} but the prepared targets are for "
+                                 f"shape {prepared.shape}")
+            if raw.dtype not in (np.float32, np.float64):
+                raw = v.check_raw(raw, multiclass=self.is_multiclass)
+        if not self.compiled_path:
+            w = prepared.sample_weight
+            y = prepared.y
+            return Objective.gradient_hessian(self, y, raw, None if w is None else
+                                              (w[:, 0] if w.ndim == 2 and w.shape[1] == 1 else w),
+                                              gradient_out, hessian_out)
+        g = _out(gradient_out, "gradient_out", raw)
+        h = _out(hessian_out, "hessian_out", raw)
+        alpha = float(getattr(self, "label_smoothing", 0.0))
+        params = np.array(self.kernel_args() or (0.0,), dtype=np.float64)
+        code = compiled.STRATEGY_CODES[self.hessian]
+        floor = hessians.CLIP_FLOOR
+        if self.is_multiclass:
+            k = raw.shape[1]
+            y = prepared.y
+            hard = y.ndim == 1
+            ym = np.empty((0, k)) if hard else y
+            yi = y if hard else _NO_INDEX
+            w = prepared.sample_weight
+            w = _NO_WEIGHT_2D if w is None else w
+            bad = compiled.run(self.compiled_kernel, raw, ym, yi, w, alpha, code,
+                               self.hessian_scale, floor, params, g, h)
+        else:
+            w = prepared.sample_weight
+            w = _NO_WEIGHT_1D if w is None else w
+            bad = compiled.run(self.compiled_kernel, raw, prepared.y, w, alpha, code,
+                               self.hessian_scale, floor, params, g, h)
+        if bad:
+            v.check_finite("raw", raw)  # raises, naming the first bad row
+        return g, h
 
 
 class SoftmaxObjective(Objective):

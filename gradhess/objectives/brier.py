@@ -33,6 +33,7 @@ class Brier(SoftmaxObjective):
     * ``"majorizer"``: :math:`G_{ll} + \sum_{m \ne l} p_{il} p_{im}
       |c_i - 2 w_{il} p_{il} - 2 w_{im} p_{im}|`, the row sums of :math:`|G|`.
     * ``"clip"``: ``"exact"`` floored at :math:`10^{-6} \bar w_i`.
+    * ``"constant"``: the weights :math:`w_{il}` (first-order boosting).
 
     The default is Gauss-Newton because it is never negative, it is the
     curvature that Fisher scoring uses, and it converges to the exact
@@ -41,7 +42,7 @@ class Brier(SoftmaxObjective):
 
     Parameters
     ----------
-    hessian : {"exact", "gauss_newton", "majorizer", "clip"}, default "gauss_newton"
+    hessian : {"exact", "gauss_newton", "majorizer", "clip", "constant"}, default "gauss_newton"
     hessian_scale : float > 0, default 1.0
 
     Examples
@@ -56,7 +57,7 @@ class Brier(SoftmaxObjective):
     """
 
     name = "brier"
-    row_kernel = "brier_row"
+    compiled_kernel = "brier"
     default_hessian = "gauss_newton"
     _loss_kernel = staticmethod(k.brier_loss)
     _gradient_hessian_kernel = staticmethod(k.brier_gradient_hessian)
@@ -82,12 +83,13 @@ class BinaryBrier(BinaryObjective):
     Hessian, by strategy: ``"gauss_newton"`` (default) and ``"majorizer"``
     (equal for a 1x1 matrix): :math:`2 w v^2 \ge 0`; ``"exact"``: :math:`H_i`,
     negative whenever the prediction is on the wrong side of the label and
-    confident enough; ``"clip"``: :math:`\max(H_i, 10^{-6} w_i)`.  The default
+    confident enough; ``"clip"``: :math:`\max(H_i, 10^{-6} w_i)`; ``"constant"``:
+    :math:`w_i`.  The default
     is Gauss-Newton for the reasons given in :class:`Brier`.
 
     Parameters
     ----------
-    hessian : {"exact", "gauss_newton", "majorizer", "clip"}, default "gauss_newton"
+    hessian : {"exact", "gauss_newton", "majorizer", "clip", "constant"}, default "gauss_newton"
     hessian_scale : float > 0, default 1.0
 
     Examples
@@ -100,6 +102,7 @@ class BinaryBrier(BinaryObjective):
     """
 
     name = "binary_brier"
+    compiled_kernel = "binary_brier"
     default_hessian = "gauss_newton"
     _loss_kernel = staticmethod(k.binary_brier_loss)
     _gradient_hessian_kernel = staticmethod(k.binary_brier_gradient_hessian)

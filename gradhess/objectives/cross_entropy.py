@@ -35,11 +35,12 @@ class SoftmaxCrossEntropy(LabelSmoothing, SoftmaxObjective):
     * ``"majorizer"``: row sums of :math:`|G|`; with row weights
       :math:`2 w_i p_{il} (1 - p_{il})`, XGBoost's ``multi:softprob`` Hessian.
     * ``"clip"``: ``"exact"`` floored at :math:`10^{-6} \bar w_i`.
+    * ``"constant"``: the weights :math:`w_{il}` (first-order boosting).
 
     Parameters
     ----------
     label_smoothing : float in [0, 1), default 0.0
-    hessian : {"exact", "gauss_newton", "majorizer", "clip"}, default "exact"
+    hessian : {"exact", "gauss_newton", "majorizer", "clip", "constant"}, default "exact"
     hessian_scale : float > 0, default 1.0
         Multiplies the Hessian (LightGBM's built-in: ``K / (K - 1)`` with ``"exact"``).
 
@@ -55,7 +56,7 @@ class SoftmaxCrossEntropy(LabelSmoothing, SoftmaxObjective):
     """
 
     name = "cross_entropy"
-    row_kernel = "cross_entropy_row"
+    compiled_kernel = "cross_entropy"
     default_hessian = "exact"
     _loss_kernel = staticmethod(k.cross_entropy_loss)
     _gradient_hessian_kernel = staticmethod(k.cross_entropy_gradient_hessian)
@@ -81,13 +82,14 @@ class BinaryCrossEntropy(LabelSmoothing, BinaryObjective):
     Hessian: the exact value is already the Gauss-Newton (Fisher) value and,
     the matrix being 1x1, the majorizer too; ``"exact"`` (default),
     ``"gauss_newton"`` and ``"majorizer"`` all return :math:`w p (1 - p)` and
-    ``"clip"`` floors it at :math:`10^{-6} w`.  This is XGBoost's
+    ``"clip"`` floors it at :math:`10^{-6} w` and ``"constant"`` returns :math:`w`
+    (first-order boosting).  This is XGBoost's
     ``binary:logistic`` and LightGBM's ``binary``/``cross_entropy`` Hessian.
 
     Parameters
     ----------
     label_smoothing : float in [0, 1), default 0.0
-    hessian : {"exact", "gauss_newton", "majorizer", "clip"}, default "exact"
+    hessian : {"exact", "gauss_newton", "majorizer", "clip", "constant"}, default "exact"
     hessian_scale : float > 0, default 1.0
 
     Examples
@@ -100,6 +102,7 @@ class BinaryCrossEntropy(LabelSmoothing, BinaryObjective):
     """
 
     name = "binary_cross_entropy"
+    compiled_kernel = "binary_cross_entropy"
     default_hessian = "exact"
     _loss_kernel = staticmethod(k.binary_cross_entropy_loss)
     _gradient_hessian_kernel = staticmethod(k.binary_cross_entropy_gradient_hessian)

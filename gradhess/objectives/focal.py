@@ -54,6 +54,7 @@ class Focal(Focusing, SoftmaxObjective):
     """
 
     name = "focal"
+    compiled_kernel = "focal"
     default_hessian = "gauss_newton"
     _loss_kernel = staticmethod(k.focal_loss)
     _gradient_hessian_kernel = staticmethod(k.focal_gradient_hessian)
@@ -72,7 +73,7 @@ class BinaryFocal(Focusing, BinaryObjective):
         H &= w \left[y\, a b^\gamma \left(\gamma \log a\, (b - \gamma a) + (2\gamma + 1) b\right)
              + (1 - y)\, b a^\gamma \left(\gamma \log b\, (a - \gamma b) + (2\gamma + 1) a\right)\right].
 
-    ``"exact"`` is :math:`H`, negative for confident wrong predictions when
+    Hessian, by strategy: ``"exact"`` is :math:`H`, negative for confident wrong predictions when
     :math:`\gamma > 0`; ``"gauss_newton"`` and ``"majorizer"`` (equal for a
     1x1 matrix): :math:`w [a\, b^2 v(a) + b\, a^2 v(b)] \ge 0` with :math:`v` as
     in :class:`Focal`; ``"clip"``, ``"constant"`` as everywhere.  ``gamma = 0``
@@ -94,6 +95,7 @@ class BinaryFocal(Focusing, BinaryObjective):
     """
 
     name = "binary_focal"
+    compiled_kernel = "binary_focal"
     default_hessian = "gauss_newton"
     _loss_kernel = staticmethod(k.binary_focal_loss)
     _gradient_hessian_kernel = staticmethod(k.binary_focal_gradient_hessian)

@@ -48,6 +48,7 @@ class RankedProbability(SoftmaxObjective):
     """
 
     name = "ranked_probability"
+    compiled_kernel = "ranked_probability"
     default_hessian = "gauss_newton"
     cell_weights = False
     _loss_kernel = staticmethod(k.ranked_probability_loss)
@@ -56,12 +57,20 @@ class RankedProbability(SoftmaxObjective):
 
 
 class Spherical(SoftmaxObjective):
-    r"""Spherical score as a loss: :math:`L_i = w_i (1 - y_i \cdot p_i / \lVert p_i \rVert)`.
+    r"""Spherical score as a loss, hard or soft labels, one weight per row.
 
-    With :math:`N = \lVert p \rVert`, :math:`s = y \cdot p`: the score's
-    gradient in :math:`p` is :math:`r = -w (y / N - s\, p / N^3)` with
-    :math:`p \cdot r = 0`, so :math:`g_l = p_l r_l`.  Its Hessian in :math:`p`
-    is :math:`B = w [(y p^\top + p y^\top + s I) / N^3 - 3 s\, p p^\top / N^5]`.
+    With :math:`p = \mathrm{softmax}(z)`, :math:`N = \lVert p \rVert` and
+    :math:`s = y \cdot p`:
+
+    .. math::
+
+        L_i = w_i \left(1 - \frac{y_i \cdot p_i}{\lVert p_i \rVert}\right), \qquad
+        r = -w \left(\frac{y}{N} - \frac{s\, p}{N^3}\right), \qquad
+        g_l = p_l r_l
+
+    (:math:`r` is the score's gradient in :math:`p`, and :math:`p \cdot r = 0`).
+    Its Hessian in :math:`p` is
+    :math:`B = w [(y p^\top + p y^\top + s I) / N^3 - 3 s\, p p^\top / N^5]`.
 
     * ``"gauss_newton"``: at :math:`y = p`, :math:`D = w (I / N - p p^\top / N^3)`
       (with :math:`D p = 0`), so :math:`G_{ll} = w p_l^2 (N^2 - p_l^2) / N^3 \ge 0`.
@@ -87,6 +96,7 @@ class Spherical(SoftmaxObjective):
     """
 
     name = "spherical"
+    compiled_kernel = "spherical"
     default_hessian = "gauss_newton"
     cell_weights = False
     _loss_kernel = staticmethod(k.spherical_loss)
