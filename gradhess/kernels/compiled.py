@@ -82,251 +82,300 @@ if AVAILABLE:
         out = poly * _bits_to_float((k1 + 1023) << 52) * _bits_to_float((k - k1 + 1023) << 52)
         return out if x > -745.2 else 0.0
 
-    @njit(inline="always", fastmath=True, **_JIT)
+    @njit(fastmath=True, **_JIT)
     def _exp_row(z, m, e):
         for j in range(z.shape[0]):
             e[j] = exp_nonpositive(z[j] - m)
 
-    @njit(inline="always", **_JIT)
-    def softmax_parts_row(z, p, q, lp):
-        """``p``, ``q = 1 - p``, ``lp = log p`` of one row (see
-        ``reference.softmax_parts``); returns the argmax."""
-        k = z.shape[0]
-        a = 0
-        m = z[0]
-        for j in range(1, k):
-            if z[j] > m:
-                m = z[j]
-                a = j
-        _exp_row(z, m, p)
-        rest = 0.0
-        for j in range(k):
-            if j != a:
-                rest += p[j]
-        p[a] = 1.0
-        t = 1.0 + rest
-        inv = 1.0 / t
-        log_t = math.log1p(rest)
-        for j in range(k):
-            lp[j] = z[j] - m - log_t
-            p[j] *= inv
-            q[j] = 1.0 - p[j]
-        q[a] = rest * inv
-        lp[a] = -log_t
-        return a
-
     # ------------------------------------------------------------------ building blocks
+    # Every softmax quantity of a block of rows is a (K, B) array, class-major: the
+    # inner loops run over the B rows of a class, long enough to vectorise.  ``nb`` is
+    # the number of rows in use.  ``vec`` is (8, B) scratch, ``work`` (8, K + 1, B).
     @njit(inline="always", **_JIT)
-    def sum_others(x, a, out):
-        """``out_l = sum_{m != l} x_m``, an explicit sum for the argmax ``a``."""
-        total = 0.0
-        other = 0.0
-        for j in range(x.shape[0]):
-            total += x[j]
-            if j != a:
-                other += x[j]
-        for j in range(x.shape[0]):
-            out[j] = max(total - x[j], 0.0)
-        out[a] = max(other, 0.0)
+    def sum_others(x, a, out, nb, vec):
+        """``out[l, r] = sum_{m != l} x[m, r]``, an explicit sum for the argmax ``a[r]``."""
+        k = x.shape[0]
+        total = vec[6]
+        other = vec[7]
+        for r in range(nb):
+            total[r] = 0.0
+            other[r] = 0.0
+        for j in range(k):
+            for r in range(nb):
+                total[r] += x[j, r]
+                if j != a[r]:
+                    other[r] += x[j, r]
+        for j in range(k):
+            for r in range(nb):
+                out[j, r] = max(total[r] - x[j, r], 0.0)
+        for r in range(nb):
+            out[a[r], r] = max(other[r], 0.0)
 
     @njit(inline="always", **_JIT)
-    def gauss_newton_diag(p, u, uq2, a, h, work):
+    def gauss_newton_diag(p, u, uq2, a, h, nb, work, vec):
         """``h_l = u_l q_l^2 p_l + p_l^2 sum_{m != l} u_m p_m`` (``G = J^T diag(u / p) J``)."""
         k = p.shape[0]
+        up = work[7, :k]
         for j in range(k):
-            work[j] = u[j] * p[j]
-        sum_others(work[:k], a, h)
+            for r in range(nb):
+                up[j, r] = u[j, r] * p[j, r]
+        sum_others(up, a, h, nb, vec)
         for j in range(k):
-            h[j] = uq2[j] * p[j] + p[j] * p[j] * h[j]
+            for r in range(nb):
+                h[j, r] = uq2[j, r] * p[j, r] + p[j, r] * p[j, r] * h[j, r]
 
     @njit(inline="always", **_JIT)
-    def majorizer_diag(p, q, u, uq2, a, uniform, h, work):
+    def majorizer_diag(p, q, u, uq2, a, uniform, h, nb, work, vec):
         """Row sums of ``|G|``: ``G_ll + sum_{m != l} p_l p_m |c - u_l - u_m|``."""
         k = p.shape[0]
-        gauss_newton_diag(p, u, uq2, a, h, work)
+        gauss_newton_diag(p, u, uq2, a, h, nb, work, vec)
         if uniform:
             for j in range(k):
-                h[j] += u[j] * p[j] * q[j]
+                for r in range(nb):
+                    h[j, r] += u[j, r] * p[j, r] * q[j, r]
             return
-        c = 0.0
-        ca = 0.0
+        c = vec[4]
+        ca = vec[5]
+        for r in range(nb):
+            c[r] = 0.0
+            ca[r] = 0.0
         for j in range(k):
-            c += u[j] * p[j]
-            if j != a:
-                ca += u[j] * p[j]
-        ca -= u[a] * q[a]
+            for r in range(nb):
+                c[r] += u[j, r] * p[j, r]
+                if j != a[r]:
+                    ca[r] += u[j, r] * p[j, r]
+        for r in range(nb):
+            ca[r] -= u[a[r], r] * q[a[r], r]
         for l in range(k):  # noqa: E741
-            off = 0.0
             for m in range(k):
                 if m == l:
                     continue
-                if l == a:
-                    d = ca - u[m]
-                elif m == a:
-                    d = ca - u[l]
-                else:
-                    d = c - u[l] - u[m]
-                off += p[m] * abs(d)
-            h[l] += p[l] * off
+                for r in range(nb):
+                    if l == a[r]:
+                        d = ca[r] - u[m, r]
+                    elif m == a[r]:
+                        d = ca[r] - u[l, r]
+                    else:
+                        d = c[r] - u[l, r] - u[m, r]
+                    h[l, r] += p[l, r] * p[m, r] * abs(d)
 
     # ------------------------------------------------------------------ objective cores
-    # core(p, q, lp, a, y, w, uniform, params, strategy, g, h, work): strategy is 0 (exact),
-    # 1 (gauss_newton) or 2 (majorizer); work is a (6, K + 1) scratch matrix.
+    # core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work, vec) on (K, B)
+    # blocks; strategy is 0 (exact), 1 (gauss_newton) or 2 (majorizer).
     @njit(inline="always", **_JIT)
-    def cross_entropy_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, work):
+    def cross_entropy_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
         k = p.shape[0]
-        s = 0.0
+        s = vec[0]
+        for r in range(nb):
+            s[r] = 0.0
         for j in range(k):
-            s += w[j] * y[j]
+            for r in range(nb):
+                s[r] += w[j, r] * y[j, r]
         for j in range(k):
-            g[j] = s * p[j] - w[j] * y[j]
+            for r in range(nb):
+                g[j, r] = s[r] * p[j, r] - w[j, r] * y[j, r]
         if strategy == 0:
             for j in range(k):
-                h[j] = s * p[j] * q[j]
+                for r in range(nb):
+                    h[j, r] = s[r] * p[j, r] * q[j, r]
             return
         uq2 = work[1, :k]
         for j in range(k):
-            uq2[j] = w[j] * q[j] * q[j]
+            for r in range(nb):
+                uq2[j, r] = w[j, r] * q[j, r] * q[j, r]
         if strategy == 1:
-            gauss_newton_diag(p, w, uq2, a, h, work[0])
+            gauss_newton_diag(p, w, uq2, a, h, nb, work, vec)
         else:
-            majorizer_diag(p, q, w, uq2, a, uniform, h, work[0])
+            majorizer_diag(p, q, w, uq2, a, uniform, h, nb, work, vec)
 
     @njit(inline="always", **_JIT)
-    def brier_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, work):
+    def brier_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
         k = p.shape[0]
-        rbar = 0.0
-        for j in range(k):
-            rbar += p[j] * 2.0 * w[j] * (p[j] - y[j])
+        rbar = vec[0]
         u = work[1, :k]
         uq2 = work[2, :k]
+        for r in range(nb):
+            rbar[r] = 0.0
         for j in range(k):
-            g[j] = p[j] * (2.0 * w[j] * (p[j] - y[j]) - rbar)
-            u[j] = 2.0 * w[j] * p[j]
-            uq2[j] = u[j] * q[j] * q[j]
+            for r in range(nb):
+                rbar[r] += p[j, r] * 2.0 * w[j, r] * (p[j, r] - y[j, r])
+        for j in range(k):
+            for r in range(nb):
+                g[j, r] = p[j, r] * (2.0 * w[j, r] * (p[j, r] - y[j, r]) - rbar[r])
+                u[j, r] = 2.0 * w[j, r] * p[j, r]
+                uq2[j, r] = u[j, r] * q[j, r] * q[j, r]
         if strategy == 2:
-            majorizer_diag(p, q, u, uq2, a, False, h, work[0])
+            majorizer_diag(p, q, u, uq2, a, False, h, nb, work, vec)
             return
-        gauss_newton_diag(p, u, uq2, a, h, work[0])
+        gauss_newton_diag(p, u, uq2, a, h, nb, work, vec)
         if strategy == 0:
             for j in range(k):
-                h[j] += (q[j] - p[j]) * g[j]
+                for r in range(nb):
+                    h[j, r] += (q[j, r] - p[j, r]) * g[j, r]
 
     _FOCAL_TINY = 1e-300
 
     @njit(inline="always", **_JIT)
-    def focal_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, work):
+    def power(x, gamma):
+        """``x ** gamma``, by multiplication for the usual integer focusing parameters."""
+        if gamma == 2.0:
+            return x * x
+        if gamma == 1.0:
+            return x
+        if gamma == 0.0:
+            return 1.0
+        if gamma == 3.0:
+            return x * x * x
+        return x ** gamma
+
+    @njit(inline="always", **_JIT)
+    def focal_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
         k = p.shape[0]
         gamma = params[0]
         u = work[1, :k]      # w v
         uq2 = work[2, :k]    # w v q^2
         wt = work[3, :k]     # w y t
-        total = 0.0
+        total = vec[0]
+        for r in range(nb):
+            total[r] = 0.0
         for j in range(k):
-            pj, qj = p[j], q[j]
-            phi = lp[j] / qj if qj > 0.0 else -1.0
-            qg = qj ** gamma
-            t = qg * (gamma * pj * phi - 1.0)
-            bracket = gamma * pj * (2.0 + (1.0 - gamma) * pj * phi)
-            v = qg + (bracket * qj ** (gamma - 1.0) if qj >= _FOCAL_TINY else 0.0)
-            u[j] = w[j] * v
-            uq2[j] = w[j] * (bracket * qj ** (gamma + 1.0) + qg * qj * qj)
-            wt[j] = w[j] * y[j] * t
-            total += wt[j]
+            for r in range(nb):
+                pj, qj = p[j, r], q[j, r]
+                phi = lp[j, r] / qj if qj > 0.0 else -1.0
+                qg = power(qj, gamma)
+                t = qg * (gamma * pj * phi - 1.0)
+                bracket = gamma * pj * (2.0 + (1.0 - gamma) * pj * phi)
+                v = qg + (bracket * (qg / qj) if qj >= _FOCAL_TINY else 0.0)
+                u[j, r] = w[j, r] * v
+                uq2[j, r] = w[j, r] * (bracket * qg * qj + qg * qj * qj)
+                wt[j, r] = w[j, r] * y[j, r] * t
+                total[r] += wt[j, r]
         for j in range(k):
-            g[j] = wt[j] - p[j] * total
+            for r in range(nb):
+                g[j, r] = wt[j, r] - p[j, r] * total[r]
         if strategy == 0:
             wyv = work[4, :k]
             for j in range(k):
-                wyv[j] = y[j] * u[j]
-            sum_others(wyv, a, h)
+                for r in range(nb):
+                    wyv[j, r] = y[j, r] * u[j, r]
+            sum_others(wyv, a, h, nb, vec)
             for j in range(k):
-                h[j] = y[j] * uq2[j] + p[j] * p[j] * h[j] + (q[j] - p[j]) * g[j]
+                for r in range(nb):
+                    h[j, r] = (y[j, r] * uq2[j, r] + p[j, r] * p[j, r] * h[j, r]
+                               + (q[j, r] - p[j, r]) * g[j, r])
         elif strategy == 1:
-            gauss_newton_diag(p, u, uq2, a, h, work[0])
+            gauss_newton_diag(p, u, uq2, a, h, nb, work, vec)
         else:
-            majorizer_diag(p, q, u, uq2, a, False, h, work[0])
+            majorizer_diag(p, q, u, uq2, a, False, h, nb, work, vec)
 
     @njit(inline="always", **_JIT)
-    def ranked_probability_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, work):
+    def ranked_probability_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work,
+                                vec):
         k = p.shape[0]
-        scale = 2.0 * w[0] / (k - 1)
-        cp = work[1]   # P_k, k < K - 1
-        up = work[2]   # U_k = sum_{j > k} p_j
-        pp = work[3]   # sum_{k < l} P_k^2            (l = 0..K-1)
-        uu = work[4]   # sum_{k >= l, k < K-1} U_k^2  (l = 0..K-1)
-        r = work[5]
-        acc = 0.0
-        yacc = 0.0
+        scale = 2.0 / (k - 1)
+        cp = work[1]   # P_j, j < K - 1
+        up = work[2]   # U_j = sum_{i > j} p_i
+        pp = work[3]   # sum_{j < l} P_j^2            (l = 0..K-1)
+        uu = work[4]   # sum_{j >= l, j < K-1} U_j^2  (l = 0..K-1)
+        rr = work[5]   # r_l
+        yacc = vec[0]
+        rbar = vec[1]
+        for r in range(nb):
+            yacc[r] = 0.0
         for j in range(k - 1):
-            acc += p[j]
-            yacc += y[j]
-            cp[j] = acc
-            r[j] = acc - yacc  # d_j, turned into suffix sums below
-        acc = 0.0
-        for j in range(k - 1, 0, -1):
-            acc += p[j]
-            up[j - 1] = acc
-        r[k - 1] = 0.0
+            for r in range(nb):
+                cp[j, r] = (cp[j - 1, r] if j > 0 else 0.0) + p[j, r]
+                yacc[r] += y[j, r]
+                rr[j, r] = cp[j, r] - yacc[r]  # d_j, turned into suffix sums below
+        for r in range(nb):
+            up[k - 2, r] = p[k - 1, r]
+            rr[k - 1, r] = 0.0
+        for j in range(k - 3, -1, -1):
+            for r in range(nb):
+                up[j, r] = up[j + 1, r] + p[j + 1, r]
         for j in range(k - 2, -1, -1):
-            r[j] += r[j + 1]
-        rbar = 0.0
+            for r in range(nb):
+                rr[j, r] += rr[j + 1, r]
+        for r in range(nb):
+            rbar[r] = 0.0
         for j in range(k):
-            r[j] *= scale
-            rbar += p[j] * r[j]
+            for r in range(nb):
+                rr[j, r] *= scale * w[j, r]
+                rbar[r] += p[j, r] * rr[j, r]
         for j in range(k):
-            g[j] = p[j] * (r[j] - rbar)
-        pp[0] = 0.0
+            for r in range(nb):
+                g[j, r] = p[j, r] * (rr[j, r] - rbar[r])
+        for r in range(nb):
+            pp[0, r] = 0.0
+            uu[k - 1, r] = 0.0
         for j in range(1, k):
-            pp[j] = pp[j - 1] + cp[j - 1] * cp[j - 1]
-        uu[k - 1] = 0.0
+            for r in range(nb):
+                pp[j, r] = pp[j - 1, r] + cp[j - 1, r] * cp[j - 1, r]
         for j in range(k - 2, -1, -1):
-            uu[j] = uu[j + 1] + up[j] * up[j]
+            for r in range(nb):
+                uu[j, r] = uu[j + 1, r] + up[j, r] * up[j, r]
         if strategy != 2:
             for j in range(k):
-                h[j] = scale * p[j] * p[j] * (pp[j] + uu[j])
+                for r in range(nb):
+                    h[j, r] = scale * w[j, r] * p[j, r] * p[j, r] * (pp[j, r] + uu[j, r])
             if strategy == 0:
                 for j in range(k):
-                    h[j] += (q[j] - p[j]) * g[j]
+                    for r in range(nb):
+                        h[j, r] += (q[j, r] - p[j, r]) * g[j, r]
             return
-        # majorizer: G_lm = scale p_l p_m (pp[lo] - (pu[hi] - pu[lo]) + uu[hi]),
-        # pu[l] = sum_{k < l} P_k U_k; r is free again and holds pu.
-        pu = r
-        pu[0] = 0.0
+        # majorizer: G_lm = scale w p_l p_m (pp[lo] - (pu[hi] - pu[lo]) + uu[hi]),
+        # pu[l] = sum_{j < l} P_j U_j; rr is free again and holds pu.
+        pu = rr
+        for r in range(nb):
+            pu[0, r] = 0.0
         for j in range(1, k):
-            pu[j] = pu[j - 1] + cp[j - 1] * up[j - 1]
+            for r in range(nb):
+                pu[j, r] = pu[j - 1, r] + cp[j - 1, r] * up[j - 1, r]
         for l in range(k):  # noqa: E741
-            acc = 0.0
+            for r in range(nb):
+                h[l, r] = 0.0
             for m in range(k):
                 lo = min(l, m)
                 hi = max(l, m)
-                acc += p[m] * abs(pp[lo] - (pu[hi] - pu[lo]) + uu[hi])
-            h[l] = scale * p[l] * acc
+                for r in range(nb):
+                    h[l, r] += p[m, r] * abs(pp[lo, r] - (pu[hi, r] - pu[lo, r]) + uu[hi, r])
+            for r in range(nb):
+                h[l, r] *= scale * w[l, r] * p[l, r]
 
     @njit(inline="always", **_JIT)
-    def spherical_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, work):
+    def spherical_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
         k = p.shape[0]
-        wr = w[0]
-        n2 = 0.0
-        s = 0.0
+        n2 = vec[0]
+        s = vec[1]
+        nn = vec[2]
+        for r in range(nb):
+            n2[r] = 0.0
+            s[r] = 0.0
         for j in range(k):
-            n2 += p[j] * p[j]
-            s += y[j] * p[j]
-        nn = math.sqrt(n2)
+            for r in range(nb):
+                n2[r] += p[j, r] * p[j, r]
+                s[r] += y[j, r] * p[j, r]
+        for r in range(nb):
+            nn[r] = math.sqrt(n2[r])
         for j in range(k):
-            g[j] = wr * p[j] * (s * p[j] / n2 - y[j]) / nn
+            for r in range(nb):
+                g[j, r] = w[j, r] * p[j, r] * (s[r] * p[j, r] / n2[r] - y[j, r]) / nn[r]
         if strategy == 0:
             for j in range(k):
-                b = wr * (2.0 * y[j] * p[j] + s - 3.0 * s * p[j] * p[j] / n2) / (n2 * nn)
-                h[j] = p[j] * p[j] * b + g[j]
+                for r in range(nb):
+                    b = w[j, r] * (2.0 * y[j, r] * p[j, r] + s[r]
+                                   - 3.0 * s[r] * p[j, r] * p[j, r] / n2[r]) / (n2[r] * nn[r])
+                    h[j, r] = p[j, r] * p[j, r] * b + g[j, r]
             return
         sq = work[1, :k]
         for j in range(k):
-            sq[j] = p[j] * p[j]
-        sum_others(sq, a, h)
+            for r in range(nb):
+                sq[j, r] = p[j, r] * p[j, r]
+        sum_others(sq, a, h, nb, vec)
         factor = 2.0 if strategy == 2 else 1.0
         for j in range(k):
-            h[j] = factor * wr * p[j] * p[j] * h[j] / (n2 * nn)
+            for r in range(nb):
+                h[j, r] = factor * w[j, r] * p[j, r] * p[j, r] * h[j, r] / (n2[r] * nn[r])
 
     # ------------------------------------------------------------------ binary cores
     @njit(inline="always", **_JIT)
@@ -361,13 +410,14 @@ if AVAILABLE:
     def _focal_vq2(pj, qj, lpj, gamma):
         phi = lpj / qj if qj > 0.0 else -1.0
         bracket = gamma * pj * (2.0 + (1.0 - gamma) * pj * phi)
-        return bracket * qj ** (gamma + 1.0) + qj ** gamma * qj * qj
+        qg = power(qj, gamma)
+        return bracket * qg * qj + qg * qj * qj
 
     @njit(inline="always", **_JIT)
     def binary_focal_core(z, y, w, params, strategy):
         gamma = params[0]
         a, b, la, lb = _sigmoid_parts(z)
-        ag, bg = a ** gamma, b ** gamma
+        ag, bg = power(a, gamma), power(b, gamma)
         g = w * (y * bg * (gamma * a * la - b) + (1.0 - y) * ag * (a - gamma * b * lb))
         if strategy == 0:
             h = w * (y * a * bg * (gamma * la * (b - gamma * a) + (2.0 * gamma + 1.0) * b)
@@ -377,66 +427,139 @@ if AVAILABLE:
         return g, h
 
     # ------------------------------------------------------------------ drivers
+    #: Rows per block.
+    BLOCK_ROWS = 128
+
+    @njit(fastmath=True, **_JIT)
+    def exp_block(x, e):
+        """``e = exp(x)`` for ``x <= 0`` (flat, contiguous): one loop the compiler vectorises."""
+        for i in range(x.shape[0]):
+            e[i] = exp_nonpositive(x[i])
+
+    @njit(inline="always", **_JIT)
+    def softmax_parts(s, e, a, p, q, lp, nb, vec):
+        """``p``, ``q = 1 - p``, ``lp = log p`` of a block from ``s = z - max`` and
+        ``e = exp(s)`` (see ``reference.softmax_parts``)."""
+        k = s.shape[0]
+        rest = vec[0]
+        inv = vec[1]
+        log_t = vec[2]
+        for r in range(nb):
+            rest[r] = 0.0
+        for j in range(k):
+            for r in range(nb):
+                if j != a[r]:
+                    rest[r] += e[j, r]
+        for r in range(nb):
+            inv[r] = 1.0 / (1.0 + rest[r])
+            log_t[r] = math.log1p(rest[r])
+        for j in range(k):
+            for r in range(nb):
+                p[j, r] = e[j, r] * inv[r]
+                q[j, r] = 1.0 - p[j, r]
+                lp[j, r] = s[j, r] - log_t[r]
+        for r in range(nb):
+            p[a[r], r] = inv[r]
+            q[a[r], r] = rest[r] * inv[r]
+            lp[a[r], r] = -log_t[r]
+
     @njit(inline="always", **_JIT)
     def softmax_rows(core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out,
                      start, stop):
-        """Rows ``start:stop`` of a softmax batch (see :func:`run`); returns the number of
-        rows with a non-finite margin (their outputs are not written)."""
+        """Rows ``start:stop`` of a softmax batch (see :func:`run`), in blocks of
+        :data:`BLOCK_ROWS` rows held class-major; returns the number of rows with a
+        non-finite margin (their outputs are not written)."""
         k = z.shape[1]
+        bsz = BLOCK_ROWS
         hard = yidx.shape[0] > 0
         kw = w.shape[1] if w.shape[0] > 0 else 0
         uniform = kw <= 1
         base = 0 if strategy >= 3 else strategy
         bad = 0
-        zr = np.empty(k)
-        p = np.empty(k)
-        q = np.empty(k)
-        lp = np.empty(k)
-        yr = np.empty(k)
-        wr = np.empty(k)
-        g = np.empty(k)
-        h = np.empty(k)
-        work = np.empty((6, k + 1))
-        for i in range(start, stop):
-            finite = True
+        s_flat = np.zeros(k * bsz)
+        e_flat = np.zeros(k * bsz)
+        s = s_flat.reshape((k, bsz))
+        e = e_flat.reshape((k, bsz))
+        blk = np.zeros((7, k, bsz))
+        p, q, lp, yb, wb, g, h = blk[0], blk[1], blk[2], blk[3], blk[4], blk[5], blk[6]
+        work = np.zeros((8, k + 1, bsz))
+        vec = np.zeros((8, bsz))
+        m = np.empty(bsz)
+        wbar = np.empty(bsz)
+        a = np.zeros(bsz, np.int64)
+        finite = np.empty(bsz, np.bool_)
+        for b0 in range(start, stop, bsz):
+            nb = min(stop, b0 + bsz) - b0
+            for r in range(nb):
+                i = b0 + r
+                ok = True
+                for j in range(k):
+                    zj = np.float64(z[i, j])
+                    s[j, r] = zj
+                    if not (zj - zj == 0.0):
+                        ok = False
+                finite[r] = ok
+                if not ok:
+                    bad += 1
+                    for j in range(k):
+                        s[j, r] = 0.0
+            for r in range(nb):
+                m[r] = s[0, r]
+                a[r] = 0
+            for j in range(1, k):
+                for r in range(nb):
+                    if s[j, r] > m[r]:
+                        m[r] = s[j, r]
+                        a[r] = j
             for j in range(k):
-                zr[j] = z[i, j]
-                if not (zr[j] - zr[j] == 0.0):
-                    finite = False
-            if not finite:
-                bad += 1
-                continue
-            a = softmax_parts_row(zr, p, q, lp)
+                for r in range(nb):
+                    s[j, r] -= m[r]
+            exp_block(s_flat, e_flat)
+            softmax_parts(s, e, a, p, q, lp, nb, vec)
             if hard:
                 for j in range(k):
-                    yr[j] = alpha / k
-                yr[yidx[i]] += 1.0 - alpha
+                    for r in range(nb):
+                        yb[j, r] = alpha / k
+                for r in range(nb):
+                    yb[yidx[b0 + r], r] += 1.0 - alpha
             else:
-                for j in range(k):
-                    yr[j] = (1.0 - alpha) * y[i, j] + alpha / k
-            wbar = 1.0
+                for r in range(nb):
+                    for j in range(k):
+                        yb[j, r] = (1.0 - alpha) * y[b0 + r, j] + alpha / k
             if kw == 0:
                 for j in range(k):
-                    wr[j] = 1.0
+                    for r in range(nb):
+                        wb[j, r] = 1.0
+                for r in range(nb):
+                    wbar[r] = 1.0
             elif kw == 1:
-                wbar = w[i, 0]
+                for r in range(nb):
+                    wbar[r] = w[b0 + r, 0]
                 for j in range(k):
-                    wr[j] = wbar
+                    for r in range(nb):
+                        wb[j, r] = wbar[r]
             else:
-                wbar = 0.0
+                for r in range(nb):
+                    acc = 0.0
+                    for j in range(k):
+                        wb[j, r] = w[b0 + r, j]
+                        acc += wb[j, r]
+                    wbar[r] = acc / k
+            core(p, q, lp, a, yb, wb, uniform, params, base, g, h, nb, work, vec)
+            if strategy == 3:
                 for j in range(k):
-                    wr[j] = w[i, j]
-                    wbar += wr[j]
-                wbar /= k
-            core(p, q, lp, a, yr, wr, uniform, params, base, g, h, work)
-            for j in range(k):
-                hj = h[j]
-                if strategy == 3 and hj < floor * wbar:
-                    hj = floor * wbar
-                elif strategy == 4:
-                    hj = wr[j]
-                g_out[i, j] = g[j]
-                h_out[i, j] = hj * scale
+                    for r in range(nb):
+                        h[j, r] = max(h[j, r], floor * wbar[r])
+            elif strategy == 4:
+                for j in range(k):
+                    for r in range(nb):
+                        h[j, r] = wb[j, r]
+            for r in range(nb):
+                if finite[r]:
+                    i = b0 + r
+                    for j in range(k):
+                        g_out[i, j] = g[j, r]
+                        h_out[i, j] = h[j, r] * scale
         return bad
 
     @njit(inline="always", **_JIT)
@@ -464,21 +587,36 @@ if AVAILABLE:
 
     @njit(inline="always", **_JIT)
     def one_row(core, z, y, w, strategy, scale, floor, params, g, h):
-        """One row with a scalar weight, for engines that call the objective per object."""
+        """One row with a scalar weight, for engines that call the objective per object:
+        the block core on a block of one row."""
         k = z.shape[0]
-        p = np.empty(k)
-        q = np.empty(k)
-        lp = np.empty(k)
-        wr = np.full(k, w)
-        work = np.empty((6, k + 1))
-        a = softmax_parts_row(z, p, q, lp)
-        core(p, q, lp, a, y, wr, True, params, 0 if strategy >= 3 else strategy, g, h, work)
+        blk = np.zeros((9, k, 1))
+        s, e, p, q, lp, yb, wb, gb, hb = (blk[0], blk[1], blk[2], blk[3], blk[4], blk[5],
+                                          blk[6], blk[7], blk[8])
+        work = np.zeros((8, k + 1, 1))
+        vec = np.zeros((8, 1))
+        a = np.zeros(1, np.int64)
+        m = z[0]
         for j in range(k):
-            if strategy == 3 and h[j] < floor * w:
-                h[j] = floor * w
+            if z[j] > m:
+                m = z[j]
+                a[0] = j
+        for j in range(k):
+            s[j, 0] = z[j] - m
+            e[j, 0] = exp_nonpositive(s[j, 0])
+            yb[j, 0] = y[j]
+            wb[j, 0] = w
+        softmax_parts(s, e, a, p, q, lp, 1, vec)
+        core(p, q, lp, a, yb, wb, True, params, 0 if strategy >= 3 else strategy, gb, hb, 1,
+             work, vec)
+        for j in range(k):
+            g[j] = gb[j, 0]
+            hj = hb[j, 0]
+            if strategy == 3 and hj < floor * w:
+                hj = floor * w
             elif strategy == 4:
-                h[j] = w
-            h[j] *= scale
+                hj = w
+            h[j] = hj * scale
 
     # One line per objective and driver: top-level functions, so numba's disk cache finds them.
     @njit(**_JIT)
