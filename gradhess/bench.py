@@ -1,6 +1,16 @@
-"""``gradhess bench``: engine-level measurements, side by side in one run.
+"""``gradhess bench``: measurements side by side in one run.
 
-    gradhess bench [--quick] [--parts catboost soft] [--out DIR]
+    gradhess bench [--quick] [--parts kernels engines catboost soft] [--out DIR]
+
+0. Kernels (``kernels``): the time of one gradient/Hessian evaluation, n rows, K = 10,
+   float32 margins as the engines hand them over, for every objective and strategy:
+   the compiled kernel, the NumPy reference kernels, a streaming copy of the same
+   bytes (read margins and labels, write gradient and Hessian: the floor), and
+   XGBoost's own gradient computation for ``multi:softprob`` (its ``GetGradient``
+   timer); with the Python-side peak memory of each call (tracemalloc).
+00. Engines (``engines``): end-to-end training with a gradhess objective against the
+   engine's built-in one on the same data: XGBoost ``multi:softprob`` and LightGBM
+   ``multiclass``, alternating repeats, medians.
 
 1. CatBoost: training time with a gradhess objective (per-object calls, compiled by
    CatBoost's numba step) over training time with the built-in ``MultiClass``, and
@@ -24,6 +34,185 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+
+def _median_alternating(fns: dict, repeats: int) -> dict:
+    """Median seconds per contender, calling the contenders in turn ``repeats`` times."""
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def _peak_bytes(fn) -> int:
+    """Peak Python-side allocation (numpy arrays included) while ``fn`` runs."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return int(tracemalloc.get_traced_memory()[1])
+    finally:
+        tracemalloc.stop()
+
+
+def _copy_floor():
+    from numba import njit
+
+    @njit(nogil=True)
+    def copy_rows(z, yi, g, h, start, stop):
+        for i in range(start, stop):
+            for j in range(z.shape[1]):
+                g[i, j] = z[i, j]
+                h[i, j] = z[i, j]
+            g[i, yi[i]] -= 1.0
+        return 0
+
+    return copy_rows
+
+
+def xgboost_gradient_seconds(X, y, k, rounds=3) -> float:
+    """Seconds per round XGBoost spends in its own ``multi:softprob`` gradient (the
+    ``GetGradient`` timer of its learner monitor, printed at verbosity 3)."""
+    import gc
+    import re
+    import tempfile
+
+    import xgboost as xgb
+
+    import sys
+
+    d = xgb.DMatrix(X, label=y, nthread=2)
+    fd, path = tempfile.mkstemp()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    try:
+        booster = xgb.train({"objective": "multi:softprob", "num_class": k, "verbosity": 3,
+                             "nthread": 2, "max_depth": 2, "tree_method": "hist"}, d, rounds)
+        del booster
+        gc.collect()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        os.close(fd)
+    text = Path(path).read_text(errors="replace")
+    os.unlink(path)
+    found = re.search(r"GetGradient: ([0-9.eE+-]+)s, (\d+) calls", text)
+    if not found:
+        raise RuntimeError("XGBoost did not report its GetGradient timer")
+    return float(found.group(1)) / int(found.group(2))
+
+
+def kernel_costs(n, k, repeats) -> list[dict]:
+    """One gradient/Hessian evaluation per objective and strategy: compiled, NumPy, floor."""
+    import gradhess
+    from gradhess import hessians
+    from gradhess.kernels import compiled
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(n, k)).astype(np.float32)
+    zb = np.ascontiguousarray(z[:, 0])
+    y = rng.integers(0, k, n)
+    yb = (y % 2).astype(np.float64)
+    g = np.empty_like(z)
+    h = np.empty_like(z)
+    gb, hb = np.empty_like(zb), np.empty_like(zb)
+    floor_kernel = _copy_floor()
+    xgb_s = xgboost_gradient_seconds(rng.normal(size=(n, 8)).astype(np.float32), y, k)
+    rows = []
+    for name, cls in gradhess.OBJECTIVES.items():
+        for strategy in hessians.STRATEGIES:
+            obj = cls(hessian=strategy)
+            ref = cls(hessian=strategy)
+            ref.use_compiled = False
+            if cls.is_multiclass:
+                zz, yy, gg, hh = z, y, g, h
+            else:
+                zz, yy, gg, hh = zb, yb, gb, hb
+            prepared = obj.prepare(yy, zz.shape)
+
+            def fused():
+                obj.gradient_hessian_prepared(prepared, zz, gg, hh)
+
+            def numpy():
+                ref.gradient_hessian(yy, zz, None, gg, hh)
+
+            def floor():
+                compiled.run_kernel(floor_kernel, z, y, g, h)
+
+            fused()
+            floor()
+            t = _median_alternating({"compiled": fused, "numpy": numpy, "floor": floor}, repeats)
+            rows.append({"objective": name, "strategy": strategy, "n": n,
+                         "k": k if cls.is_multiclass else None,
+                         "compiled_ms": 1e3 * t["compiled"], "numpy_ms": 1e3 * t["numpy"],
+                         "floor_ms": 1e3 * t["floor"], "xgboost_builtin_ms": 1e3 * xgb_s,
+                         "numpy_over_compiled": t["numpy"] / t["compiled"],
+                         "compiled_over_floor": t["compiled"] / t["floor"],
+                         "compiled_over_xgboost_builtin": t["compiled"] / xgb_s,
+                         "compiled_peak_bytes": _peak_bytes(fused),
+                         "numpy_peak_bytes": _peak_bytes(numpy)})
+    return rows
+
+
+def engine_overhead(engine, n, k, rounds, repeats) -> list[dict]:
+    """End-to-end training time, gradhess objective over the built-in one: the same data set
+    objects (built once, outside the timing), the same tree parameters, the engines' own
+    ``train`` functions; only the objective differs."""
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    import gradhess
+    import gradhess.lightgbm as gl
+    import gradhess.xgboost as gx
+    from . import _engines as e
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 20)).astype(np.float32)
+    y = rng.integers(0, k, n)
+    contenders = {}
+    if engine == "xgboost":
+        params = {"max_depth": 6, "eta": 0.1, "tree_method": "hist", "nthread": 2, "max_bin": 256}
+        d = xgb.DMatrix(X, label=y, nthread=2)
+        contenders["built-in multi:softprob"] = lambda: xgb.train(
+            {**params, "objective": "multi:softprob", "num_class": k}, d, rounds)
+        for name, strategy in (("cross_entropy", "majorizer"), ("brier", "gauss_newton")):
+            obj = gradhess.get(name, hessian=strategy)
+            t = e.targets(obj, y)
+            p = gx._engine_params(obj, t, params, e.intercept(obj, t))
+            dm = gx.dmatrix(X, y, obj, nthread=2)
+            contenders[f"gradhess {name} ({strategy})"] = (
+                lambda p=p, dm=dm, obj=obj: xgb.train(p, dm, rounds, obj=gx.objective(obj)))
+    else:
+        params = {"num_leaves": 31, "learning_rate": 0.1, "num_threads": 2, "verbose": -1,
+                  "max_bin": 255, "feature_pre_filter": False}
+        ds = lgb.Dataset(X, label=y, params=params, free_raw_data=False).construct()
+        contenders["built-in multiclass"] = lambda: lgb.train(
+            {**params, "objective": "multiclass", "num_class": k}, ds, rounds)
+        for name, strategy, scale in (("cross_entropy", "exact", k / (k - 1)),
+                                      ("brier", "gauss_newton", 1.0)):
+            obj = gradhess.get(name, hessian=strategy, hessian_scale=scale)
+            t = e.targets(obj, y)
+            p = gl._engine_params(obj, t, params)
+            dso = gl.dataset(X, y, obj, params=params, free_raw_data=False).construct()
+            contenders[f"gradhess {name} ({strategy})"] = (
+                lambda p=p, dso=dso: lgb.train(p, dso, rounds))
+    for fn in contenders.values():  # warm up: compiled kernels, histogram bins
+        fn()
+    t = _median_alternating(contenders, repeats)
+    base = next(iter(t.values()))
+    return [{"engine": engine, "n": n, "k": k, "rounds": rounds, "contender": name,
+             "seconds": seconds, "over_builtin": seconds / base} for name, seconds in t.items()]
 
 
 def synthetic(n, k, seed=0, n_features=20):
@@ -130,6 +319,27 @@ def soft_vs_replication(engine, n, k, rounds, repeats):
 
 def markdown(results: dict) -> str:
     lines = [f"Machine: {results['machine']}", ""]
+    if results.get("kernels"):
+        r0 = results["kernels"][0]
+        lines += [f"One gradient + Hessian evaluation, n = {r0['n']:,} rows (K = {r0['k']} for softmax "
+                  f"objectives), float32 margins; XGBoost's own multi:softprob gradient: "
+                  f"{r0['xgboost_builtin_ms']:.1f} ms, streaming-copy floor: {r0['floor_ms']:.1f} ms.",
+                  "",
+                  "| objective | hessian | compiled | NumPy | NumPy / compiled | compiled / floor "
+                  "| compiled / XGBoost built-in | peak memory compiled / NumPy |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in results["kernels"]:
+            lines.append(f"| {r['objective']} | {r['strategy']} | {r['compiled_ms']:.1f} ms "
+                         f"| {r['numpy_ms']:.1f} ms | {r['numpy_over_compiled']:.1f}x "
+                         f"| {r['compiled_over_floor']:.1f}x | {r['compiled_over_xgboost_builtin']:.2f}x "
+                         f"| {r['compiled_peak_bytes'] / 2**20:.1f} / {r['numpy_peak_bytes'] / 2**20:.0f} MiB |")
+        lines.append("")
+    if results.get("engines"):
+        lines += ["| engine | contender | train time | over built-in |", "|---|---|---|---|"]
+        for r in results["engines"]:
+            lines.append(f"| {r['engine']}, n={r['n']:,}, K={r['k']}, {r['rounds']} rounds | {r['contender']} "
+                         f"| {r['seconds']:.2f} s | {r['over_builtin']:.3f}x |")
+        lines.append("")
     if results.get("catboost"):
         lines += ["| CatBoost | gradhess cross_entropy | built-in MultiClass | objective doing no work "
                   "| gradhess / built-in | gradhess / no work |", "|---|---|---|---|---|---|"]
@@ -152,21 +362,35 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run(*, quick: bool = False, parts=("catboost", "soft"), out=None, log=print) -> dict:
+#: Every part, in the order they run.
+PARTS = ("kernels", "engines", "catboost", "soft")
+
+
+def run(*, quick: bool = False, parts=PARTS, out=None, log=print) -> dict:
     """Run the measurements; print Markdown; with ``out``, write bench.md and bench.json there."""
+    import resource
+
     from . import _engines as e
 
     n_cb, n_soft, rounds, repeats = (2000, 5000, 20, 1) if quick else (20000, 100000, 50, 3)
-    results = {"machine": f"{platform.machine()}, {platform.python_implementation()} "
-                          f"{platform.python_version()}, {os.cpu_count()} CPUs",
+    results = {"machine": f"{platform.machine()}, {platform.processor() or 'unknown CPU'}, "
+                          f"{platform.python_implementation()} {platform.python_version()}, "
+                          f"{os.cpu_count()} CPUs",
                "quick": quick, "repeats": repeats}
+    if "kernels" in parts:
+        results["kernels"] = kernel_costs(50_000 if quick else 1_000_000, 10, 3 if quick else 5)
+    if "engines" in parts:
+        n_e, r_e, rep_e = (30_000, 5, 1) if quick else (1_000_000, 20, 3)
+        results["engines"] = [row for engine in ("xgboost", "lightgbm")
+                              for row in engine_overhead(engine, n_e, 10, r_e, rep_e)]
     if "catboost" in parts:
         e.require("catboost", "catboost")
         results["catboost"] = [catboost_ratio(n_cb, k, rounds, repeats) for k in (3, 10)]
     if "soft" in parts:
         results["soft"] = [soft_vs_replication(engine, n_soft, 10, rounds, repeats)
                            for engine in ("xgboost", "lightgbm")]
-    text = markdown(results)
+    results["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    text = markdown(results) + f"\n\nPeak resident memory of the run: {results['peak_rss_mib']:.0f} MiB\n"
     log(text)
     if out is not None:
         from ._io import write_bytes

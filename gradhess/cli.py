@@ -202,14 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(func=_predict)
 
     bench = sub.add_parser(
-        "bench", help="measure engine costs side by side (CatBoost, soft labels vs replication)",
+        "bench", help="measure costs side by side (kernels, engines, CatBoost, soft labels)",
         description="Side-by-side measurements in one process, alternating repeats, medians: "
-                    "CatBoost with a gradhess objective against its built-in MultiClass and against "
-                    "an objective doing no work; soft labels against row replication on XGBoost "
-                    "and LightGBM. Prints Markdown; --out writes bench.md and bench.json.")
+                    "compiled kernels against the NumPy kernels, a streaming-copy floor and "
+                    "XGBoost's own gradient; end-to-end training against the built-in objectives "
+                    "of XGBoost and LightGBM; CatBoost with a gradhess objective against its "
+                    "built-in MultiClass and against an objective doing no work; soft labels "
+                    "against row replication. Prints Markdown; --out writes bench.md and bench.json.")
     bench.add_argument("--quick", action="store_true", help="small sizes (under two minutes)")
-    bench.add_argument("--parts", nargs="+", choices=["catboost", "soft"], default=["catboost", "soft"],
-                       help="which measurements to run (default: both)")
+    bench.add_argument("--parts", nargs="+", choices=["kernels", "engines", "catboost", "soft"],
+                       default=["kernels", "engines", "catboost", "soft"],
+                       help="which measurements to run (default: all)")
     bench.add_argument("--out", metavar="DIR", help="also write bench.md and bench.json here")
     bench.set_defaults(func=_bench)
     return parser

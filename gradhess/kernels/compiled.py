@@ -355,16 +355,21 @@ if AVAILABLE:
             for r in range(nb):
                 n2[r] += p[j, r] * p[j, r]
                 s[r] += y[j, r] * p[j, r]
+        inv2 = vec[3]
+        inv3 = vec[4]
         for r in range(nb):
             nn[r] = math.sqrt(n2[r])
+            inv2[r] = 1.0 / n2[r]
+            inv3[r] = 1.0 / (n2[r] * nn[r])
+            nn[r] = 1.0 / nn[r]
         for j in range(k):
             for r in range(nb):
-                g[j, r] = w[j, r] * p[j, r] * (s[r] * p[j, r] / n2[r] - y[j, r]) / nn[r]
+                g[j, r] = w[j, r] * p[j, r] * (s[r] * p[j, r] * inv2[r] - y[j, r]) * nn[r]
         if strategy == 0:
             for j in range(k):
                 for r in range(nb):
                     b = w[j, r] * (2.0 * y[j, r] * p[j, r] + s[r]
-                                   - 3.0 * s[r] * p[j, r] * p[j, r] / n2[r]) / (n2[r] * nn[r])
+                                   - 3.0 * s[r] * p[j, r] * p[j, r] * inv2[r]) * inv3[r]
                     h[j, r] = p[j, r] * p[j, r] * b + g[j, r]
             return
         sq = work[1, :k]
@@ -375,7 +380,7 @@ if AVAILABLE:
         factor = 2.0 if strategy == 2 else 1.0
         for j in range(k):
             for r in range(nb):
-                h[j, r] = factor * w[j, r] * p[j, r] * p[j, r] * h[j, r] / (n2[r] * nn[r])
+                h[j, r] = factor * w[j, r] * p[j, r] * p[j, r] * h[j, r] * inv3[r]
 
     # ------------------------------------------------------------------ binary cores
     @njit(inline="always", **_JIT)
@@ -713,8 +718,12 @@ def run(name: str, *args) -> int:
     """Run batch kernel ``name`` on all rows, split in contiguous ranges over :func:`threads`
     threads (the kernels release the GIL).  ``args`` are the kernel's arguments without
     ``start, stop``; returns the number of rows with non-finite margins."""
+    return run_kernel(BATCH_KERNELS[name], *args)
+
+
+def run_kernel(kernel, *args) -> int:
+    """:func:`run` for any compiled ``kernel(*args, start, stop)`` over ``args[0]``'s rows."""
     global _POOL
-    kernel = BATCH_KERNELS[name]
     n = args[0].shape[0]
     parts = min(threads(), max(1, n // _MIN_ROWS_PER_THREAD))
     if parts == 1:

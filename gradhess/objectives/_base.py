@@ -206,6 +206,8 @@ class Objective:
         if self.is_multiclass:
             n, k = shape
             labels = v.check_softmax_labels(y, n, k, compact=True)
+            if labels.ndim == 2 and labels.dtype != np.float64:
+                labels = labels.astype(np.float64)  # one kernel signature for soft labels
             w = self._check_weight(sample_weight, n, k)
         else:
             (n,) = shape
