@@ -81,6 +81,11 @@ class EngineObjective:
             self._prepared = (data, obj.prepare(y, raw.shape, w))
         return obj.gradient_hessian_prepared(self._prepared[1], raw, g, h)
 
+    def __deepcopy__(self, memo):
+        # lightgbm.train deep-copies its params, callable objective included: share this
+        # instance (and its buffers and validated targets) instead of duplicating them.
+        return self
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_buffers"] = state["_prepared"] = None

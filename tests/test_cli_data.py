@@ -217,7 +217,22 @@ def test_bench_quick(tmp_path):
     for r in results["soft"]:
         assert r["rows_replicated"] > 5 * r["rows_soft"]
         assert abs(r["kl_soft"] - r["kl_replicated"]) < 0.1
-    assert "| CatBoost |" in (tmp_path / "bench.md").read_text()
+    import gradhess
+    from gradhess import hessians
+
+    kernels = results["kernels"]
+    assert len(kernels) == len(gradhess.OBJECTIVES) * len(hessians.STRATEGIES)
+    for r in kernels:
+        assert r["compiled_ms"] > 0 and r["numpy_ms"] > 0 and r["floor_ms"] > 0
+        assert r["xgboost_builtin_ms"] > 0
+        assert r["numpy_over_compiled"] == pytest.approx(r["numpy_ms"] / r["compiled_ms"])
+        # the compiled path allocates nothing of the size of the data
+        assert r["compiled_peak_bytes"] < r["numpy_peak_bytes"]
+    engines = {(r["engine"], r["contender"]) for r in results["engines"]}
+    assert ("xgboost", "built-in multi:softprob") in engines and ("lightgbm", "built-in multiclass") in engines
+    assert len(engines) == 6
+    text = (tmp_path / "bench.md").read_text()
+    assert "| CatBoost |" in text and "compiled / floor" in text and "over built-in" in text
 
 
 def test_rounds_must_be_positive(tables, tmp_path):

@@ -107,3 +107,42 @@ def test_non_finite_margins_are_reported():
         obj.gradient_hessian_prepared(prepared, z)
     with pytest.raises(ValueError, match=r"raw has shape \(2, 3\) but the prepared targets"):
         obj.gradient_hessian_prepared(prepared, z[:2])
+
+
+def test_lightgbm_calls_the_objective_instance_it_was_given():
+    """lightgbm.train deep-copies params; the callable is shared, so its buffers are reused."""
+    import lightgbm as lgb
+
+    import gradhess.lightgbm as gl
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = rng.integers(0, 3, 300)
+    obj = gradhess.get("brier")
+    callable_obj = gl.objective(obj)
+    ds = gl.dataset(X, y, obj)
+    lgb.train({"objective": callable_obj, "num_class": 3, "verbose": -1, "metric": "None"}, ds, 3)
+    g, h = callable_obj._buffers
+    assert g.shape == (300, 3) and g.flags.f_contiguous and g.dtype == np.float32
+    assert callable_obj._prepared is not None and callable_obj._prepared[0] is ds
+
+
+@pytest.mark.parametrize("engine", ["xgboost", "lightgbm"])
+def test_labels_are_validated_once_per_training(engine):
+    import importlib
+
+    adapter = importlib.import_module(f"gradhess.{engine}")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 4))
+    y = rng.dirichlet(np.ones(3), size=400)
+    obj = gradhess.get("cross_entropy")
+    calls = []
+    original = obj.prepare
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    obj.prepare = counting
+    adapter.train(obj, X, y, num_boost_round=6)
+    assert len(calls) == 1
