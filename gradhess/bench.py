@@ -93,10 +93,12 @@ def xgboost_gradient_seconds(X, y, k, rounds=3) -> float:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     try:
-        booster = xgb.train({"objective": "multi:softprob", "num_class": k, "verbosity": 3,
-                             "nthread": 2, "max_depth": 2, "tree_method": "hist"}, d, rounds)
-        del booster
-        gc.collect()
+        # verbosity as a training parameter would stay set globally: scope it
+        with xgb.config_context(verbosity=3):
+            booster = xgb.train({"objective": "multi:softprob", "num_class": k, "nthread": 2,
+                                 "max_depth": 2, "tree_method": "hist"}, d, rounds)
+            del booster, d  # the monitors print when their objects go away
+            gc.collect()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -35,7 +35,9 @@ class Focal(Focusing, SoftmaxObjective):
       ``"constant"``: the weights.
 
     The default, ``"gauss_newton"``, was chosen from the study in
-    ``docs/hessian_study.md``.  The intercept minimises the loss of a constant
+    ``docs/hessian_study.md``: within 6% of the best held-out score in every
+    task x engine setting, where ``"clip"`` is slightly better on four and
+    fails on one.  The intercept minimises the loss of a constant
     prediction numerically (it is not the log prior unless ``gamma = 0``).
 
     Parameters
