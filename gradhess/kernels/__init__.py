@@ -2,8 +2,10 @@
 
 :mod:`gradhess.kernels.reference` holds the NumPy kernels: the readable
 definition of every objective and the oracle for any faster implementation.
+:mod:`gradhess.kernels.compiled` holds the fused numba kernels that the
+objectives run when numba is installed.
 """
 
-from . import reference
+from . import compiled, reference
 
-__all__ = ["reference"]
+__all__ = ["compiled", "reference"]

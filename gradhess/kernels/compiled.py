@@ -9,20 +9,24 @@ own buffers.  Batches are split over threads (:func:`run`); the kernels
 release the GIL.
 
 Structure: one *core* per objective computes the gradient and the raw
-Hessian of a single row from the row's probabilities ``p``, complements
-``q = 1 - p`` and log-probabilities ``lp`` (all in float64), calling the
-shared building blocks below (``gauss_newton_diag``, ``majorizer_diag``,
-``sum_others``); the row drivers (softmax link, sigmoid link) are generated
-once (:func:`softmax_rows`, :func:`binary_rows`, :func:`one_row`) and
-instantiated per core by a one-line function, so the loop over rows, the label forms (class indices or
+Hessian of a block of rows, held class-major as ``(K, B)`` arrays so that
+every inner loop runs over rows and vectorises, from the block's
+probabilities ``p``, complements ``q = 1 - p`` and log-probabilities ``lp``
+(all in float64), calling the shared building blocks (``sum_others``,
+``gauss_newton_diag``, ``majorizer_diag``).  The drivers are written once
+(:func:`softmax_rows`, :func:`binary_rows`, :func:`one_row` for engines that
+call the objective per object) and instantiated per core by a one-line
+function, so the loop over rows, the label forms (class indices or
 probability rows, label smoothing), the weight forms (none, per row, per
 cell), the clip floor, the ``"constant"`` strategy and ``hessian_scale`` are
-written once for all objectives.
+written once for all objectives.  Adding an objective takes one core, one
+line per driver and one entry in :data:`BATCH_KERNELS` (and
+:data:`ROW_KERNELS`).
 
-The exponentials of a row are computed once by a polynomial ``exp``
-(:func:`exp_nonpositive`, relative error below 5e-16 on the arguments a
-softmax produces) that the compiler vectorises, and reused for ``p``, ``q``
-and ``lp``.
+The exponentials of a block are computed once, in one contiguous pass, by a
+polynomial ``exp`` (:func:`exp_nonpositive`, relative error below 5e-16 on
+the arguments a softmax produces) that the compiler vectorises, and reused
+for ``p``, ``q`` and ``lp``.
 
 Compiled functions are cached on disk (numba ``cache=True``), so only the
 first import on a machine pays the compile time (reported by
