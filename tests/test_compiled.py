@@ -19,7 +19,9 @@ from conftest import case_id, problem, registry_cases, row_scale
 
 RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 FLOOR = 1e-3
-CASES = list(registry_cases())
+# K = 3 adds nothing over K = 2 and K = 10 here (the oracle tests cover it): keeps the
+# compile-heavy suite short.
+CASES = [c for c in registry_cases() if c[3] != 3]
 
 
 def reference(obj):
