@@ -19,28 +19,6 @@ from .. import hessians
 from ..kernels import compiled, reference
 
 
-def _emit(result: np.ndarray, out: np.ndarray | None, name: str, like: np.ndarray) -> np.ndarray:
-    """Cast a float64 kernel result to ``like``'s dtype, or write it into ``out``.
-
-    ``out`` must have ``like``'s shape and a float32 or float64 dtype, in any
-    memory order: engines take float32, some in column-major order, and an
-    adapter passes arrays in the layout its engine reads without a copy.
-    """
-    if out is None:
-        return result.astype(like.dtype, copy=False)
-    if not isinstance(out, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array; got {type(out).__name__}")
-    if out.shape != like.shape or out.dtype not in (np.float32, np.float64):
-        raise ValueError(
-            f"{name} must be a float32 or float64 array of raw's shape {like.shape}; "
-            f"got {out.shape} {out.dtype}"
-        )
-    if not out.flags.writeable:
-        raise ValueError(f"{name} is read-only")
-    out[...] = result
-    return out
-
-
 _NO_INDEX = np.empty(0, np.int64)
 _NO_WEIGHT_2D = np.empty((0, 1))
 _NO_WEIGHT_1D = np.empty(0)
@@ -59,6 +37,16 @@ def _out(out, name: str, raw: np.ndarray) -> np.ndarray:
         )
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
+    return out
+
+
+def _emit(result: np.ndarray, out: np.ndarray | None, name: str, like: np.ndarray) -> np.ndarray:
+    """Cast a float64 kernel result to ``like``'s dtype, or write it into ``out`` (checked by
+    :func:`_out`: ``like``'s shape, float32 or float64, any memory order)."""
+    if out is None:
+        return result.astype(like.dtype, copy=False)
+    out = _out(out, name, like)
+    out[...] = result
     return out
 
 
