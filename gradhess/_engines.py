@@ -73,8 +73,8 @@ class EngineObjective:
         if not obj.compiled_path:
             y, w = load()
             return obj.gradient_hessian(y, raw, w, gradient_out=g, hessian_out=h)
-        raw = v.check_raw(raw, multiclass=obj.is_multiclass) if raw.dtype not in (
-            np.float32, np.float64) or raw.ndim != (2 if obj.is_multiclass else 1) else raw
+        if raw.ndim != (2 if obj.is_multiclass else 1):
+            v.check_raw(raw, multiclass=obj.is_multiclass)  # raises, naming the shape
         if self._prepared is None or self._prepared[0] is not data \
                 or self._prepared[1].shape != raw.shape:
             y, w = load()

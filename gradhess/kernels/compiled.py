@@ -86,11 +86,6 @@ if AVAILABLE:
         out = poly * _bits_to_float((k1 + 1023) << 52) * _bits_to_float((k - k1 + 1023) << 52)
         return out if x > -745.2 else 0.0
 
-    @njit(fastmath=True, **_JIT)
-    def _exp_row(z, m, e):
-        for j in range(z.shape[0]):
-            e[j] = exp_nonpositive(z[j] - m)
-
     # ------------------------------------------------------------------ building blocks
     # Every softmax quantity of a block of rows is a (K, B) array, class-major: the
     # inner loops run over the B rows of a class, long enough to vectorise.  ``nb`` is
