@@ -111,6 +111,48 @@ def test_non_finite_margins_are_reported():
         obj.gradient_hessian_prepared(prepared, z[:2])
 
 
+@pytest.mark.parametrize("name", ["cross_entropy", "binary_cross_entropy"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_margins_found_in_any_block(name, value):
+    """Rows are checked a block of rows at a time: a bad row far into a later block."""
+    obj = gradhess.get(name)
+    n = 3 * compiled.BLOCK_ROWS + 7
+    shape = (n, 4) if obj.is_multiclass else (n,)
+    y = np.arange(n) % 4 if obj.is_multiclass else (np.arange(n) % 2).astype(float)
+    prepared = obj.prepare(y, shape)
+    z = np.zeros(shape, np.float32)
+    z[n - 3] = value
+    with pytest.raises(ValueError, match=rf"raw contains NaN or inf \(first at row {n - 3}"):
+        obj.gradient_hessian_prepared(prepared, z)
+
+
+def test_vectorisable_exp_and_log1p_are_accurate():
+    """The kernels' own exp (x <= 0) and log1p (x >= 0), against NumPy's, over their range,
+    subnormal results and tiny arguments included."""
+    from numba import njit
+
+    exp_, log1p_ = compiled.exp_nonpositive, compiled.log1p_nonnegative
+
+    @njit
+    def both(x, e, lg):
+        for i in range(x.shape[0]):
+            e[i] = exp_(-x[i])
+            lg[i] = log1p_(x[i])
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(0, 800, 200_000), 10.0 ** rng.uniform(-320, 3, 200_000),
+                        [0.0, 5e-324, 1e-300, 1e-17, 0.5, 1.0, np.sqrt(2) - 1, 745.1, 745.2, 746.0]])
+    e, lg = np.empty_like(x), np.empty_like(x)
+    both(x, e, lg)
+    want_e, want_lg = np.exp(-x), np.log1p(x)
+    normal = want_e >= np.finfo(np.float64).tiny
+    assert np.max(np.abs(e[normal] / want_e[normal] - 1)) < 1e-15
+    assert np.max(np.abs(e[~normal] - want_e[~normal])) <= 1e-322  # subnormal: absolute
+    nz = want_lg > 0
+    assert np.max(np.abs(lg[nz] / want_lg[nz] - 1)) < 1e-15
+    assert lg[x == 0].tolist() == [0.0]
+
+
 def test_lightgbm_calls_the_objective_instance_it_was_given():
     """lightgbm.train deep-copies params; the callable is shared, so its buffers are reused."""
     import lightgbm as lgb

@@ -11,9 +11,10 @@ release the GIL.
 Structure: one *core* per objective computes the gradient and the raw
 Hessian of a block of rows, held class-major as ``(K, B)`` arrays so that
 every inner loop runs over rows and vectorises, from the block's
-probabilities ``p``, complements ``q = 1 - p`` and log-probabilities ``lp``
-(all in float64), calling the shared building blocks (``sum_others``,
-``gauss_newton_diag``, ``majorizer_diag``).  The drivers are written once
+probabilities ``p`` and complements ``q = 1 - p`` (in float64; the shifted
+margins ``z - max z`` too, for the cores that need ``log p``), calling the
+shared building blocks (``sum_others``, ``gauss_newton_diag``,
+``majorizer_diag``).  The drivers are written once
 (:func:`softmax_rows`, :func:`binary_rows`, :func:`one_row` for engines that
 call the objective per object) and instantiated per core by a one-line
 function, so the loop over rows, the label forms (class indices or
@@ -26,7 +27,8 @@ line per driver and one entry in :data:`BATCH_KERNELS` (and
 The exponentials of a block are computed once, in one contiguous pass, by a
 polynomial ``exp`` (:func:`exp_nonpositive`, relative error below 5e-16 on
 the arguments a softmax produces) that the compiler vectorises, and reused
-for ``p``, ``q`` and ``lp``.
+for ``p`` and ``q``.  Non-finite margins are found by one vectorised pass per
+block (``z * 0`` summed over a row is NaN exactly when the row has one).
 
 Compiled functions are cached on disk (numba ``cache=True``), so only the
 first import on a machine pays the compile time (reported by
@@ -53,7 +55,9 @@ except ImportError:  # pragma: no cover
 STRATEGY_CODES = {"exact": 0, "gauss_newton": 1, "majorizer": 2, "clip": 3, "constant": 4}
 
 if AVAILABLE:
-    _JIT = dict(cache=True, nogil=True)
+    # error_model="numpy": a division by zero gives inf or nan instead of raising, so that
+    # loops with divisions vectorise (the kernels guard their divisions themselves)
+    _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
     @intrinsic
     def _bits_to_float(typingctx, x):
@@ -65,26 +69,66 @@ if AVAILABLE:
 
         return sig, codegen
 
+    @intrinsic
+    def _float_to_bits(typingctx, x):
+        """Reinterpret a float64 as the int64 with the same bits."""
+        sig = types.int64(types.float64)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+        return sig, codegen
+
     _LOG2E = 1.4426950408889634
     _LN2_HI = 6.93147180369123816490e-01
     _LN2_LO = 1.90821492927058770002e-10
 
     @njit(inline="always", fastmath=True, **_JIT)
     def exp_nonpositive(x):
-        """``exp(x)`` for ``x <= 0``: Cody-Waite reduction, degree-12 Taylor polynomial,
-        scaling by ``2**k`` in two halves (so subnormal results are right).  No calls,
-        so a loop of it vectorises; 0 below -745.2."""
+        """``exp(x)`` for ``x <= 0``: Cody-Waite reduction, degree-12 Taylor polynomial
+        (Estrin's scheme), scaling by ``2**k`` in two halves (so subnormal results are
+        right).  No calls, so a loop of it vectorises; 0 below -745.2."""
         x = max(x, -746.0)
         kf = math.floor(x * _LOG2E + 0.5)
         r = x - kf * _LN2_HI - kf * _LN2_LO
-        poly = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (
-            1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (
-                1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r * (
-                    1.0 / 479001600))))))))))))
+        # the Taylor polynomial of degree 12 in Estrin's form: a short dependency chain
+        r2 = r * r
+        r4 = r2 * r2
+        poly = ((1.0 + r) + r2 * (0.5 + r * (1.0 / 6))
+                + r4 * ((1.0 / 24 + r * (1.0 / 120)) + r2 * (1.0 / 720 + r * (1.0 / 5040)))
+                + (r4 * r4) * ((1.0 / 40320 + r * (1.0 / 362880))
+                               + r2 * (1.0 / 3628800 + r * (1.0 / 39916800))
+                               + r4 * (1.0 / 479001600)))
         k = np.int64(kf)
         k1 = k >> 1
         out = poly * _bits_to_float((k1 + 1023) << 52) * _bits_to_float((k - k1 + 1023) << 52)
         return out if x > -745.2 else 0.0
+
+    _SQRT2 = 1.4142135623730951
+
+    @njit(inline="always", **_JIT)
+    def log1p_nonnegative(x):
+        """``log(1 + x)`` for ``x >= 0`` (finite): ``u = 1 + x = m 2**e`` split from its bits,
+        ``log m = 2 atanh((m - 1) / (m + 1))`` by its series to the term ``s**11 / 23``
+        (Estrin's scheme), and Goldberg's correction ``log(u) x / (u - 1)`` for the rounding
+        of ``u``.  Relative error below 1e-15; no calls, so a loop of it vectorises."""
+        u = 1.0 + x
+        bits = _float_to_bits(u)
+        ex = (bits >> 52) - 1023
+        m = _bits_to_float((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+        big = m > _SQRT2
+        m = m * 0.5 if big else m
+        ex = ex + 1 if big else ex
+        f = (m - 1.0) / (m + 1.0)
+        s = f * f
+        s2 = s * s
+        s4 = s2 * s2
+        poly = ((1.0 + s * (1.0 / 3)) + s2 * (1.0 / 5 + s * (1.0 / 7))
+                + s4 * ((1.0 / 9 + s * (1.0 / 11)) + s2 * (1.0 / 13 + s * (1.0 / 15)))
+                + (s4 * s4) * ((1.0 / 17 + s * (1.0 / 19)) + s2 * (1.0 / 21 + s * (1.0 / 23))))
+        kf = np.float64(ex)
+        log_u = kf * _LN2_HI + (kf * _LN2_LO + 2.0 * f * poly)
+        return log_u * (x / (u - 1.0)) if u != 1.0 else x
 
     # ------------------------------------------------------------------ building blocks
     # Every softmax quantity of a block of rows is a (K, B) array, class-major: the
@@ -159,10 +203,12 @@ if AVAILABLE:
                     h[l, r] += p[l, r] * p[m, r] * abs(d)
 
     # ------------------------------------------------------------------ objective cores
-    # core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work, vec) on (K, B)
-    # blocks; strategy is 0 (exact), 1 (gauss_newton) or 2 (majorizer).
+    # core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec) on
+    # (K, B) blocks: zs = z - max(z) and rest = the sum of exp(zs) over the classes other
+    # than the argmax a, so that log p = zs - log1p(rest) for the cores that need it;
+    # strategy is 0 (exact), 1 (gauss_newton) or 2 (majorizer).
     @njit(inline="always", **_JIT)
-    def cross_entropy_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
+    def cross_entropy_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
         k = p.shape[0]
         s = vec[0]
         for r in range(nb):
@@ -188,7 +234,7 @@ if AVAILABLE:
             majorizer_diag(p, q, w, uq2, a, uniform, h, nb, work, vec)
 
     @njit(inline="always", **_JIT)
-    def brier_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
+    def brier_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
         k = p.shape[0]
         rbar = vec[0]
         u = work[1, :k]
@@ -228,16 +274,10 @@ if AVAILABLE:
         return x ** gamma
 
     @njit(inline="always", **_JIT)
-    def focal_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
-        k = p.shape[0]
-        gamma = params[0]
-        u = work[1, :k]      # w v
-        uq2 = work[2, :k]    # w v q^2
-        wt = work[3, :k]     # w y t
-        total = vec[0]
-        for r in range(nb):
-            total[r] = 0.0
-        for j in range(k):
+    def focal_terms(p, q, lp, y, w, gamma, u, uq2, wt, total, nb):
+        """The per-cell focal terms (see ``reference.focal_terms``); called with a literal
+        ``gamma`` for the usual values, so that ``power`` folds and the loop vectorises."""
+        for j in range(p.shape[0]):
             for r in range(nb):
                 pj, qj = p[j, r], q[j, r]
                 phi = lp[j, r] / qj if qj > 0.0 else -1.0
@@ -249,6 +289,29 @@ if AVAILABLE:
                 uq2[j, r] = w[j, r] * (bracket * qg * qj + qg * qj * qj)
                 wt[j, r] = w[j, r] * y[j, r] * t
                 total[r] += wt[j, r]
+
+    @njit(inline="always", **_JIT)
+    def focal_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
+        k = p.shape[0]
+        gamma = params[0]
+        u = work[1, :k]      # w v
+        uq2 = work[2, :k]    # w v q^2
+        wt = work[3, :k]     # w y t
+        total = vec[0]
+        log_t = vec[1]
+        lp = work[5, :k]     # log p = zs - log(1 + rest)
+        for r in range(nb):
+            total[r] = 0.0
+            log_t[r] = log1p_nonnegative(rest[r])
+        for j in range(k):
+            for r in range(nb):
+                lp[j, r] = zs[j, r] - log_t[r]
+        if gamma == 2.0:
+            focal_terms(p, q, lp, y, w, 2.0, u, uq2, wt, total, nb)
+        elif gamma == 1.0:
+            focal_terms(p, q, lp, y, w, 1.0, u, uq2, wt, total, nb)
+        else:
+            focal_terms(p, q, lp, y, w, gamma, u, uq2, wt, total, nb)
         for j in range(k):
             for r in range(nb):
                 g[j, r] = wt[j, r] - p[j, r] * total[r]
@@ -268,7 +331,7 @@ if AVAILABLE:
             majorizer_diag(p, q, u, uq2, a, False, h, nb, work, vec)
 
     @njit(inline="always", **_JIT)
-    def ranked_probability_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work,
+    def ranked_probability_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work,
                                 vec):
         k = p.shape[0]
         scale = 2.0 / (k - 1)
@@ -342,7 +405,7 @@ if AVAILABLE:
                 h[l, r] *= scale * w[l, r] * p[l, r]
 
     @njit(inline="always", **_JIT)
-    def spherical_core(p, q, lp, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
+    def spherical_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
         k = p.shape[0]
         n2 = vec[0]
         s = vec[1]
@@ -382,27 +445,30 @@ if AVAILABLE:
                 h[j, r] = factor * w[j, r] * p[j, r] * p[j, r] * h[j, r] * inv3[r]
 
     # ------------------------------------------------------------------ binary cores
+    # core(z, e, y, w, param, strategy) -> (g, h) for one cell, with e = exp(-|z|)
+    # computed beforehand by the driver's vectorised pass and param the objective's
+    # parameter (gamma for focal).
     @njit(inline="always", **_JIT)
-    def _sigmoid_parts(z):
-        """``(a, b, log a, log b)`` for ``a = sigmoid(z)``, ``b = 1 - a``, all stable."""
-        e = math.exp(-abs(z))
-        if z >= 0:
-            a, b = 1.0 / (1.0 + e), e / (1.0 + e)
-        else:
-            a, b = e / (1.0 + e), 1.0 / (1.0 + e)
-        sp = math.log1p(e)
-        la = -(sp + max(-z, 0.0))
-        lb = -(sp + max(z, 0.0))
-        return a, b, la, lb
+    def _sigmoid(z, e):
+        """``(a, b)``: ``a = sigmoid(z)`` and ``b = 1 - a`` from ``e = exp(-|z|)``, stable."""
+        d = 1.0 / (1.0 + e)
+        ed = e * d
+        return (d, ed) if z >= 0 else (ed, d)
 
     @njit(inline="always", **_JIT)
-    def binary_cross_entropy_core(z, y, w, params, strategy):
-        a, b, la, lb = _sigmoid_parts(z)
+    def _log_sigmoid(z, e):
+        """``(log a, log b)`` from ``e = exp(-|z|)``, stable."""
+        sp = log1p_nonnegative(e)
+        return -(sp + max(-z, 0.0)), -(sp + max(z, 0.0))
+
+    @njit(inline="always", **_JIT)
+    def binary_cross_entropy_core(z, e, y, w, param, strategy):
+        a, b = _sigmoid(z, e)
         return w * (a - y), w * a * b
 
     @njit(inline="always", **_JIT)
-    def binary_brier_core(z, y, w, params, strategy):
-        a, b, la, lb = _sigmoid_parts(z)
+    def binary_brier_core(z, e, y, w, param, strategy):
+        a, b = _sigmoid(z, e)
         v = a * b
         g = 2.0 * w * (a - y) * v
         h = 2.0 * w * v * v
@@ -418,9 +484,9 @@ if AVAILABLE:
         return bracket * qg * qj + qg * qj * qj
 
     @njit(inline="always", **_JIT)
-    def binary_focal_core(z, y, w, params, strategy):
-        gamma = params[0]
-        a, b, la, lb = _sigmoid_parts(z)
+    def binary_focal_core(z, e, y, w, gamma, strategy):
+        a, b = _sigmoid(z, e)
+        la, lb = _log_sigmoid(z, e)
         ag, bg = power(a, gamma), power(b, gamma)
         g = w * (y * bg * (gamma * a * la - b) + (1.0 - y) * ag * (a - gamma * b * lb))
         if strategy == 0:
@@ -441,38 +507,32 @@ if AVAILABLE:
             e[i] = exp_nonpositive(x[i])
 
     @njit(inline="always", **_JIT)
-    def softmax_parts(s, e, a, p, q, lp, nb, vec):
-        """``p``, ``q = 1 - p``, ``lp = log p`` of a block from ``s = z - max`` and
-        ``e = exp(s)`` (see ``reference.softmax_parts``)."""
-        k = s.shape[0]
-        rest = vec[0]
-        inv = vec[1]
-        log_t = vec[2]
+    def softmax_parts(e, a, p, q, rest, inv, nb):
+        """``p`` and ``q = 1 - p`` of a block from ``e = exp(z - max z)``; ``rest`` gets the
+        sum of ``e`` over the classes other than the argmax ``a``, from which ``q`` of the
+        argmax is taken (see ``reference.softmax_parts``)."""
+        k = e.shape[0]
         for r in range(nb):
             rest[r] = 0.0
         for j in range(k):
             for r in range(nb):
-                if j != a[r]:
-                    rest[r] += e[j, r]
+                rest[r] += e[j, r] if j != a[r] else 0.0
         for r in range(nb):
             inv[r] = 1.0 / (1.0 + rest[r])
-            log_t[r] = math.log1p(rest[r])
         for j in range(k):
             for r in range(nb):
                 p[j, r] = e[j, r] * inv[r]
                 q[j, r] = 1.0 - p[j, r]
-                lp[j, r] = s[j, r] - log_t[r]
         for r in range(nb):
             p[a[r], r] = inv[r]
             q[a[r], r] = rest[r] * inv[r]
-            lp[a[r], r] = -log_t[r]
 
     @njit(inline="always", **_JIT)
     def softmax_rows(core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out,
                      start, stop):
         """Rows ``start:stop`` of a softmax batch (see :func:`run`), in blocks of
         :data:`BLOCK_ROWS` rows held class-major; returns the number of rows with a
-        non-finite margin (their outputs are not written)."""
+        non-finite margin (the outputs are then not to be used)."""
         k = z.shape[1]
         bsz = BLOCK_ROWS
         hard = yidx.shape[0] > 0
@@ -484,29 +544,38 @@ if AVAILABLE:
         e_flat = np.zeros(k * bsz)
         s = s_flat.reshape((k, bsz))
         e = e_flat.reshape((k, bsz))
-        blk = np.zeros((7, k, bsz))
-        p, q, lp, yb, wb, g, h = blk[0], blk[1], blk[2], blk[3], blk[4], blk[5], blk[6]
+        blk = np.zeros((6, k, bsz))
+        p, q, yb, wb, g, h = blk[0], blk[1], blk[2], blk[3], blk[4], blk[5]
         work = np.zeros((8, k + 1, bsz))
         vec = np.zeros((8, bsz))
         m = np.empty(bsz)
         wbar = np.empty(bsz)
+        rest = np.empty(bsz)
+        inv = np.empty(bsz)
+        check = np.empty(bsz)
         a = np.zeros(bsz, np.int64)
-        finite = np.empty(bsz, np.bool_)
         for b0 in range(start, stop, bsz):
             nb = min(stop, b0 + bsz) - b0
+            # views of the block: indices from 0 need no wraparound, so loops vectorise
+            zv, gv, hv = z[b0:b0 + nb], g_out[b0:b0 + nb], h_out[b0:b0 + nb]
             for r in range(nb):
-                i = b0 + r
-                ok = True
                 for j in range(k):
-                    zj = np.float64(z[i, j])
-                    s[j, r] = zj
-                    if not (zj - zj == 0.0):
-                        ok = False
-                finite[r] = ok
-                if not ok:
-                    bad += 1
-                    for j in range(k):
-                        s[j, r] = 0.0
+                    s[j, r] = zv[r, j]
+            # check[r] is 0 for a finite row and NaN otherwise (inf * 0 is NaN)
+            for r in range(nb):
+                check[r] = 0.0
+            for j in range(k):
+                for r in range(nb):
+                    check[r] += s[j, r] * 0.0
+            nbad = 0
+            for r in range(nb):
+                nbad += check[r] != 0.0
+            if nbad:
+                bad += nbad
+                for r in range(nb):
+                    if check[r] != 0.0:
+                        for j in range(k):
+                            s[j, r] = 0.0
             for r in range(nb):
                 m[r] = s[0, r]
                 a[r] = 0
@@ -519,17 +588,19 @@ if AVAILABLE:
                 for r in range(nb):
                     s[j, r] -= m[r]
             exp_block(s_flat, e_flat)
-            softmax_parts(s, e, a, p, q, lp, nb, vec)
+            softmax_parts(e, a, p, q, rest, inv, nb)
             if hard:
+                yiv = yidx[b0:b0 + nb]
                 for j in range(k):
                     for r in range(nb):
                         yb[j, r] = alpha / k
                 for r in range(nb):
-                    yb[yidx[b0 + r], r] += 1.0 - alpha
+                    yb[yiv[r], r] += 1.0 - alpha
             else:
+                yv = y[b0:b0 + nb]
                 for r in range(nb):
                     for j in range(k):
-                        yb[j, r] = (1.0 - alpha) * y[b0 + r, j] + alpha / k
+                        yb[j, r] = (1.0 - alpha) * yv[r, j] + alpha / k
             if kw == 0:
                 for j in range(k):
                     for r in range(nb):
@@ -537,19 +608,21 @@ if AVAILABLE:
                 for r in range(nb):
                     wbar[r] = 1.0
             elif kw == 1:
+                wv = w[b0:b0 + nb]
                 for r in range(nb):
-                    wbar[r] = w[b0 + r, 0]
+                    wbar[r] = wv[r, 0]
                 for j in range(k):
                     for r in range(nb):
                         wb[j, r] = wbar[r]
             else:
+                wv = w[b0:b0 + nb]
                 for r in range(nb):
                     acc = 0.0
                     for j in range(k):
-                        wb[j, r] = w[b0 + r, j]
+                        wb[j, r] = wv[r, j]
                         acc += wb[j, r]
                     wbar[r] = acc / k
-            core(p, q, lp, a, yb, wb, uniform, params, base, g, h, nb, work, vec)
+            core(p, q, s, rest, a, yb, wb, uniform, params, base, g, h, nb, work, vec)
             if strategy == 3:
                 for j in range(k):
                     for r in range(nb):
@@ -559,34 +632,49 @@ if AVAILABLE:
                     for r in range(nb):
                         h[j, r] = wb[j, r]
             for r in range(nb):
-                if finite[r]:
-                    i = b0 + r
-                    for j in range(k):
-                        g_out[i, j] = g[j, r]
-                        h_out[i, j] = h[j, r] * scale
+                for j in range(k):
+                    gv[r, j] = g[j, r]
+                    hv[r, j] = h[j, r] * scale
         return bad
 
     @njit(inline="always", **_JIT)
-    def binary_rows(core, z, y, w, alpha, strategy, scale, floor, params, g_out, h_out,
+    def binary_rows(core, z, y, w, alpha, strategy, scale, floor, param, g_out, h_out,
                     start, stop):
-        """Rows ``start:stop`` of a sigmoid batch; like :func:`softmax_rows` with (n,) arrays."""
+        """Rows ``start:stop`` of a sigmoid batch; like :func:`softmax_rows` with (n,) arrays:
+        blocks of rows, the exponentials of a block in one vectorised pass."""
         weighted = w.shape[0] > 0
         base = 0 if strategy >= 3 else strategy
         bad = 0
-        for i in range(start, stop):
-            zi = np.float64(z[i])
-            if not (zi - zi == 0.0):
-                bad += 1
-                continue
-            wi = np.float64(w[i]) if weighted else 1.0
-            yi = (1.0 - alpha) * y[i] + alpha / 2.0
-            g, h = core(zi, yi, wi, params, base)
-            if strategy == 3 and h < floor * wi:
-                h = floor * wi
-            elif strategy == 4:
-                h = wi
-            g_out[i] = g
-            h_out[i] = h * scale
+        bsz = BLOCK_ROWS
+        zb = np.zeros(bsz)
+        xb = np.zeros(bsz)
+        eb = np.zeros(bsz)
+        wb = np.ones(bsz)
+        for b0 in range(start, stop, bsz):
+            nb = min(stop, b0 + bsz) - b0
+            # views of the block: indices from 0 need no wraparound, so loops vectorise
+            zv, yv, gv, hv = z[b0:b0 + nb], y[b0:b0 + nb], g_out[b0:b0 + nb], h_out[b0:b0 + nb]
+            for r in range(nb):
+                zi = np.float64(zv[r])
+                finite = zi * 0.0 == 0.0
+                bad += not finite
+                zb[r] = zi if finite else 0.0
+                xb[r] = -abs(zb[r])
+            exp_block(xb, eb)
+            if weighted:
+                wv = w[b0:b0 + nb]
+                for r in range(nb):
+                    wb[r] = wv[r]
+            for r in range(nb):
+                wi = wb[r]
+                yi = (1.0 - alpha) * yv[r] + alpha / 2.0
+                g, h = core(zb[r], eb[r], yi, wi, param, base)
+                if strategy == 3:
+                    h = max(h, floor * wi)
+                elif strategy == 4:
+                    h = wi
+                gv[r] = g
+                hv[r] = h * scale
         return bad
 
     @njit(inline="always", **_JIT)
@@ -594,11 +682,12 @@ if AVAILABLE:
         """One row with a scalar weight, for engines that call the objective per object:
         the block core on a block of one row."""
         k = z.shape[0]
-        blk = np.zeros((9, k, 1))
-        s, e, p, q, lp, yb, wb, gb, hb = (blk[0], blk[1], blk[2], blk[3], blk[4], blk[5],
-                                          blk[6], blk[7], blk[8])
+        blk = np.zeros((8, k, 1))
+        s, e, p, q, yb, wb, gb, hb = (blk[0], blk[1], blk[2], blk[3], blk[4], blk[5], blk[6],
+                                      blk[7])
         work = np.zeros((8, k + 1, 1))
-        vec = np.zeros((8, 1))
+        vec = np.zeros((10, 1))
+        rest, inv = vec[8], vec[9]
         a = np.zeros(1, np.int64)
         m = z[0]
         for j in range(k):
@@ -610,8 +699,8 @@ if AVAILABLE:
             e[j, 0] = exp_nonpositive(s[j, 0])
             yb[j, 0] = y[j]
             wb[j, 0] = w
-        softmax_parts(s, e, a, p, q, lp, 1, vec)
-        core(p, q, lp, a, yb, wb, True, params, 0 if strategy >= 3 else strategy, gb, hb, 1,
+        softmax_parts(e, a, p, q, rest, inv, 1)
+        core(p, q, s, rest, a, yb, wb, True, params, 0 if strategy >= 3 else strategy, gb, hb, 1,
              work, vec)
         for j in range(k):
             g[j] = gb[j, 0]
@@ -645,15 +734,20 @@ if AVAILABLE:
 
     @njit(**_JIT)
     def binary_cross_entropy_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
-        return binary_rows(binary_cross_entropy_core, z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop)
+        return binary_rows(binary_cross_entropy_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, start, stop)
 
     @njit(**_JIT)
     def binary_brier_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
-        return binary_rows(binary_brier_core, z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop)
+        return binary_rows(binary_brier_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, start, stop)
 
     @njit(**_JIT)
     def binary_focal_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
-        return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop)
+        # a literal gamma for the usual values: power() folds and the row loop vectorises
+        if params[0] == 2.0:
+            return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, 2.0, g_out, h_out, start, stop)
+        if params[0] == 1.0:
+            return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, 1.0, g_out, h_out, start, stop)
+        return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, start, stop)
 
     @njit(**_JIT)
     def cross_entropy_row(z, y, w, strategy, scale, floor, params, g, h):
