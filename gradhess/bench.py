@@ -2,24 +2,26 @@
 
     gradhess bench [--quick] [--parts kernels engines catboost soft] [--out DIR]
 
-0. Kernels (``kernels``): the time of one gradient/Hessian evaluation, n rows, K = 10,
+1. Kernels (``kernels``): the time of one gradient/Hessian evaluation, n rows, K = 10,
    float32 margins as the engines hand them over, for every objective and strategy:
    the compiled kernel, the NumPy reference kernels, a streaming copy of the same
    bytes (read margins and labels, write gradient and Hessian: the floor), and
    XGBoost's own gradient computation for ``multi:softprob`` (its ``GetGradient``
-   timer); with the Python-side peak memory of each call (tracemalloc).
-00. Engines (``engines``): end-to-end training with a gradhess objective against the
+   timer); with the Python-side peak memory of each call (tracemalloc).  And the
+   compile cost: import and first call in a fresh interpreter, with an empty and
+   with a warm numba cache.
+2. Engines (``engines``): end-to-end training with a gradhess objective against the
    engine's built-in one on the same data: XGBoost ``multi:softprob`` and LightGBM
    ``multiclass``, alternating repeats, medians.
-
-1. CatBoost: training time with a gradhess objective (per-object calls, compiled by
-   CatBoost's numba step) over training time with the built-in ``MultiClass``, and
-   over a compiled objective that does no work (the floor of CatBoost's per-object
-   call path, ``gradhess/_catboost_floor.py``).
-2. Soft labels against the row-replication workaround (each row copied K times with
-   weight y_ij and hard label j, built-in objective): rows, time, the label/weight
-   bytes handed to the engine, and model quality (held-out cross-entropy to the true
-   class probabilities, which the synthetic task knows).
+3. CatBoost (``catboost``): training time with a gradhess objective (per-object
+   calls, compiled by CatBoost's numba step) over training time with the built-in
+   ``MultiClass``, and over a compiled objective that does no work (the floor of
+   CatBoost's per-object call path, ``gradhess/_catboost_floor.py``).
+4. Soft labels (``soft``) against the row-replication workaround (each row copied K
+   times with weight y_ij and hard label j, the same objective): rows, time, the
+   feature/label/weight bytes handed to the engine, the resident memory the training
+   adds (data set and boosting, sampled while it runs), and model quality (held-out
+   cross-entropy to the true class probabilities, which the synthetic task knows).
 
 Timings alternate between the contenders and report medians.  Prints Markdown
 tables and, with ``--out``, writes ``bench.md`` and ``bench.json``.
@@ -60,6 +62,8 @@ def _peak_bytes(fn) -> int:
 
 
 def _copy_floor():
+    """Compiled kernels that only stream the bytes an objective must touch: read the
+    margins and labels, write the gradient and Hessian; ``(n, K)`` and ``(n,)`` margins."""
     from numba import njit
 
     @njit(nogil=True)
@@ -71,7 +75,14 @@ def _copy_floor():
             g[i, yi[i]] -= 1.0
         return 0
 
-    return copy_rows
+    @njit(nogil=True)
+    def copy_cells(z, y, g, h, start, stop):
+        for i in range(start, stop):
+            g[i] = z[i] - y[i]
+            h[i] = z[i]
+        return 0
+
+    return copy_rows, copy_cells
 
 
 def xgboost_gradient_seconds(X, y, k, rounds=3) -> float:
@@ -115,6 +126,37 @@ def xgboost_gradient_seconds(X, y, k, rounds=3) -> float:
     return float(found.group(1)) / int(found.group(2))
 
 
+_FIRST_CALL = """
+import json, time
+t0 = time.perf_counter()
+import numpy as np
+import gradhess
+t1 = time.perf_counter()
+z = np.zeros((1000, 10), np.float32)
+gradhess.get("cross_entropy").gradient_hessian(np.arange(1000) % 10, z)
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "first_call_s": t2 - t1}))
+"""
+
+
+def compile_costs() -> dict:
+    """Import time and first-call time of ``cross_entropy`` on float32 margins, each in a
+    fresh interpreter: cold (an empty numba cache, so the kernel is compiled) and warm
+    (the cache the cold run wrote)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for state in ("cold", "warm"):
+            res = subprocess.run([sys.executable, "-c", _FIRST_CALL], env=env, check=True,
+                                 capture_output=True, text=True)
+            out[state] = json.loads(res.stdout.strip().splitlines()[-1])
+    return out
+
+
 def kernel_costs(n, k, repeats) -> list[dict]:
     """One gradient/Hessian evaluation per objective and strategy: compiled, NumPy, floor."""
     import gradhess
@@ -129,7 +171,7 @@ def kernel_costs(n, k, repeats) -> list[dict]:
     g = np.empty_like(z)
     h = np.empty_like(z)
     gb, hb = np.empty_like(zb), np.empty_like(zb)
-    floor_kernel = _copy_floor()
+    floor_rows, floor_cells = _copy_floor()
     xgb_s = xgboost_gradient_seconds(rng.normal(size=(n, 8)).astype(np.float32), y, k)
     rows = []
     for name, cls in gradhess.OBJECTIVES.items():
@@ -138,9 +180,9 @@ def kernel_costs(n, k, repeats) -> list[dict]:
             ref = cls(hessian=strategy)
             ref.use_compiled = False
             if cls.is_multiclass:
-                zz, yy, gg, hh = z, y, g, h
+                zz, yy, gg, hh, floor_kernel = z, y, g, h, floor_rows
             else:
-                zz, yy, gg, hh = zb, yb, gb, hb
+                zz, yy, gg, hh, floor_kernel = zb, yb, gb, hb, floor_cells
             prepared = obj.prepare(yy, zz.shape)
 
             def fused():
@@ -149,8 +191,8 @@ def kernel_costs(n, k, repeats) -> list[dict]:
             def numpy():
                 ref.gradient_hessian(yy, zz, None, gg, hh)
 
-            def floor():
-                compiled.run_kernel(floor_kernel, z, y, g, h)
+            def floor(floor_kernel=floor_kernel, zz=zz, yy=yy, gg=gg, hh=hh):
+                compiled.run_kernel(floor_kernel, zz, yy, gg, hh)
 
             fused()
             floor()
@@ -230,6 +272,54 @@ def synthetic(n, k, seed=0, n_features=20):
     return X, p, soft
 
 
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _release_free_heap() -> None:
+    """Hand memory the C allocator keeps from earlier frees back to the system (glibc's
+    ``malloc_trim``), so that what a measured call allocates shows in the resident size
+    instead of being served from pages an earlier call left behind."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def peak_added_resident(fn) -> int | None:
+    """Peak resident memory ``fn`` adds over what the process held when it started
+    (after the allocator's free pages are handed back), sampled every 2 ms from
+    ``/proc/self/statm`` (None where that does not exist)."""
+    import gc
+    import threading
+
+    if not os.path.exists("/proc/self/statm"):
+        return None
+    gc.collect()
+    _release_free_heap()
+    start = _resident_bytes()
+    peak = [start]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _resident_bytes())
+            done.wait(0.002)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        thread.join()
+    return max(peak[0], _resident_bytes()) - start
+
+
 def median_time(fn, repeats):
     times = []
     for _ in range(repeats):
@@ -302,10 +392,14 @@ def soft_vs_replication(engine, n, k, rounds, repeats):
     def fit_rep():
         models["rep"] = ad.train(obj, Xr, yr, sample_weight=wr, params=params, num_boost_round=rounds)
 
+    fit_soft()  # compiles the kernels for this label form, outside the timing
     t_soft, t_rep = [], []
     for _ in range(repeats):
         t_soft.append(median_time(fit_soft, 1)[0])
         t_rep.append(median_time(fit_rep, 1)[0])
+    models.clear()
+    mem_soft = peak_added_resident(fit_soft)
+    mem_rep = peak_added_resident(fit_rep)
 
     def xent(model):
         q = ad.predict_proba(model, Xte)
@@ -316,6 +410,7 @@ def soft_vs_replication(engine, n, k, rounds, repeats):
     return {"engine": engine, "n": n, "k": k, "rounds": rounds, "rows_soft": n, "rows_replicated": int(len(yr)),
             "soft_s": a, "replicated_s": b, "time_ratio": b / a,
             "bytes_soft": int(Xtr.nbytes + soft.nbytes), "bytes_replicated": int(Xr.nbytes + yr.nbytes + wr.nbytes),
+            "train_memory_soft": mem_soft, "train_memory_replicated": mem_rep,
             "kl_soft": xent(models["soft"]) - entropy, "kl_replicated": xent(models["rep"]) - entropy}
 
 
@@ -324,18 +419,26 @@ def markdown(results: dict) -> str:
     if results.get("kernels"):
         r0 = results["kernels"][0]
         lines += [f"One gradient + Hessian evaluation, n = {r0['n']:,} rows (K = {r0['k']} for softmax "
-                  f"objectives), float32 margins; XGBoost's own multi:softprob gradient: "
-                  f"{r0['xgboost_builtin_ms']:.1f} ms, streaming-copy floor: {r0['floor_ms']:.1f} ms.",
+                  f"objectives), float32 margins; XGBoost's own multi:softprob gradient on the "
+                  f"same rows: {r0['xgboost_builtin_ms']:.1f} ms.  Floor: a streaming copy of "
+                  f"the same bytes ((n, K) margins for softmax objectives, (n,) for binary ones).",
                   "",
-                  "| objective | hessian | compiled | NumPy | NumPy / compiled | compiled / floor "
-                  "| compiled / XGBoost built-in | peak memory compiled / NumPy |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| objective | hessian | compiled | NumPy | floor | NumPy / compiled "
+                  "| compiled / floor | compiled / XGBoost built-in | peak memory compiled / NumPy |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in results["kernels"]:
             lines.append(f"| {r['objective']} | {r['strategy']} | {r['compiled_ms']:.1f} ms "
-                         f"| {r['numpy_ms']:.1f} ms | {r['numpy_over_compiled']:.1f}x "
+                         f"| {r['numpy_ms']:.1f} ms | {r['floor_ms']:.2f} ms "
+                         f"| {r['numpy_over_compiled']:.1f}x "
                          f"| {r['compiled_over_floor']:.1f}x | {r['compiled_over_xgboost_builtin']:.2f}x "
                          f"| {r['compiled_peak_bytes'] / 2**20:.1f} / {r['numpy_peak_bytes'] / 2**20:.0f} MiB |")
         lines.append("")
+    if results.get("compile"):
+        c, w = results["compile"]["cold"], results["compile"]["warm"]
+        lines += [f"Compile cost (`cross_entropy`, float32 margins, a fresh interpreter each): "
+                  f"cold, empty cache: import {c['import_s']:.2f} s + first call "
+                  f"{c['first_call_s']:.2f} s; warm, cached: import {w['import_s']:.2f} s + "
+                  f"first call {w['first_call_s']:.2f} s.", ""]
     if results.get("engines"):
         lines += ["| engine | contender | train time | over built-in |", "|---|---|---|---|"]
         for r in results["engines"]:
@@ -352,15 +455,22 @@ def markdown(results: dict) -> str:
         lines.append("")
     if results.get("soft"):
         lines += ["| soft labels vs row replication | rows (soft / replicated) | train time | "
-                  "label + feature bytes | held-out KL to the truth (soft / replicated) |",
-                  "|---|---|---|---|---|"]
+                  "feature + label + weight bytes | memory training adds | "
+                  "held-out KL to the truth (soft / replicated) |",
+                  "|---|---|---|---|---|---|"]
         for r in results["soft"]:
+            ms, mr = r.get("train_memory_soft"), r.get("train_memory_replicated")
+            if ms is None or mr is None:
+                mem = "not measured"
+            else:
+                mem = f"{ms / 2**20:.0f} MiB / {mr / 2**20:.0f} MiB"
+                mem += f" ({mr / ms:.1f}x)" if ms >= 2**20 else ""
             lines.append(
                 f"| {r['engine']}, n={r['n']}, K={r['k']}, {r['rounds']} rounds | {r['rows_soft']:,} / "
                 f"{r['rows_replicated']:,} | {r['soft_s']:.2f} s / {r['replicated_s']:.2f} s "
                 f"({r['time_ratio']:.1f}x) | {r['bytes_soft'] / 2**20:.0f} MiB / "
                 f"{r['bytes_replicated'] / 2**20:.0f} MiB ({r['bytes_replicated'] / r['bytes_soft']:.1f}x) "
-                f"| {r['kl_soft']:.4f} / {r['kl_replicated']:.4f} |")
+                f"| {mem} | {r['kl_soft']:.4f} / {r['kl_replicated']:.4f} |")
     return "\n".join(lines)
 
 
@@ -380,6 +490,7 @@ def run(*, quick: bool = False, parts=PARTS, out=None, log=print) -> dict:
                           f"{os.cpu_count()} CPUs",
                "quick": quick, "repeats": repeats}
     if "kernels" in parts:
+        results["compile"] = compile_costs()
         results["kernels"] = kernel_costs(50_000 if quick else 1_000_000, 10, 3 if quick else 5)
     if "engines" in parts:
         n_e, r_e, rep_e = (30_000, 5, 1) if quick else (1_000_000, 20, 3)

@@ -217,9 +217,12 @@ def test_bench_quick(tmp_path):
     for r in results["soft"]:
         assert r["rows_replicated"] > 5 * r["rows_soft"]
         assert abs(r["kl_soft"] - r["kl_replicated"]) < 0.1
+        assert r["train_memory_soft"] >= 0 and r["train_memory_replicated"] >= 0  # Linux: sampled
     import gradhess
     from gradhess import hessians
 
+    for state in ("cold", "warm"):
+        assert results["compile"][state]["import_s"] > 0 and results["compile"][state]["first_call_s"] > 0
     kernels = results["kernels"]
     assert len(kernels) == len(gradhess.OBJECTIVES) * len(hessians.STRATEGIES)
     for r in kernels:
@@ -233,6 +236,7 @@ def test_bench_quick(tmp_path):
     assert len(engines) == 6
     text = (tmp_path / "bench.md").read_text()
     assert "| CatBoost |" in text and "compiled / floor" in text and "over built-in" in text
+    assert "memory training adds" in text and "Compile cost" in text
 
 
 def test_rounds_must_be_positive(tables, tmp_path):

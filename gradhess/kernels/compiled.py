@@ -28,7 +28,11 @@ The exponentials of a block are computed once, in one contiguous pass, by a
 polynomial ``exp`` (:func:`exp_nonpositive`, relative error below 5e-16 on
 the arguments a softmax produces) that the compiler vectorises, and reused
 for ``p`` and ``q``.  Non-finite margins are found by one vectorised pass per
-block (``z * 0`` summed over a row is NaN exactly when the row has one).
+block (``z * 0`` summed over a row is NaN exactly when the row has one).  Blocks
+are addressed through views of the caller's arrays (indices from 0 need no
+negative-index wraparound, which would turn loads into gathers), and the kernels
+use numba's NumPy error model (a division carries no ``ZeroDivisionError``
+check, which would keep its loop scalar).
 
 Compiled functions are cached on disk (numba ``cache=True``), so only the
 first import on a machine pays the compile time (reported by
