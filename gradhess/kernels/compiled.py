@@ -172,15 +172,10 @@ if AVAILABLE:
                 h[j, r] = uq2[j, r] * p[j, r] + p[j, r] * p[j, r] * h[j, r]
 
     @njit(inline="always", **_JIT)
-    def majorizer_diag(p, q, u, uq2, a, uniform, h, nb, work, vec):
+    def majorizer_diag(p, q, u, uq2, a, h, nb, work, vec):
         """Row sums of ``|G|``: ``G_ll + sum_{m != l} p_l p_m |c - u_l - u_m|``."""
         k = p.shape[0]
         gauss_newton_diag(p, u, uq2, a, h, nb, work, vec)
-        if uniform:
-            for j in range(k):
-                for r in range(nb):
-                    h[j, r] += u[j, r] * p[j, r] * q[j, r]
-            return
         c = vec[4]
         ca = vec[5]
         for r in range(nb):
@@ -228,6 +223,14 @@ if AVAILABLE:
                 for r in range(nb):
                     h[j, r] = s[r] * p[j, r] * q[j, r]
             return
+        if uniform:
+            # u_l = w for every class: G_ll = w p_l (q_l^2 + p_l q_l) = w p_l q_l, and the
+            # majorizer adds sum_{m != l} p_l p_m |w - 2 w| = w p_l q_l
+            f = 1.0 if strategy == 1 else 2.0
+            for j in range(k):
+                for r in range(nb):
+                    h[j, r] = f * w[j, r] * p[j, r] * q[j, r]
+            return
         uq2 = work[1, :k]
         for j in range(k):
             for r in range(nb):
@@ -235,7 +238,7 @@ if AVAILABLE:
         if strategy == 1:
             gauss_newton_diag(p, w, uq2, a, h, nb, work, vec)
         else:
-            majorizer_diag(p, q, w, uq2, a, uniform, h, nb, work, vec)
+            majorizer_diag(p, q, w, uq2, a, h, nb, work, vec)
 
     @njit(inline="always", **_JIT)
     def brier_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
@@ -254,7 +257,7 @@ if AVAILABLE:
                 u[j, r] = 2.0 * w[j, r] * p[j, r]
                 uq2[j, r] = u[j, r] * q[j, r] * q[j, r]
         if strategy == 2:
-            majorizer_diag(p, q, u, uq2, a, False, h, nb, work, vec)
+            majorizer_diag(p, q, u, uq2, a, h, nb, work, vec)
             return
         gauss_newton_diag(p, u, uq2, a, h, nb, work, vec)
         if strategy == 0:
@@ -332,7 +335,7 @@ if AVAILABLE:
         elif strategy == 1:
             gauss_newton_diag(p, u, uq2, a, h, nb, work, vec)
         else:
-            majorizer_diag(p, q, u, uq2, a, False, h, nb, work, vec)
+            majorizer_diag(p, q, u, uq2, a, h, nb, work, vec)
 
     @njit(inline="always", **_JIT)
     def ranked_probability_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work,
