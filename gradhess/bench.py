@@ -478,6 +478,18 @@ def markdown(results: dict) -> str:
 PARTS = ("kernels", "engines", "catboost", "soft")
 
 
+def _cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux, ``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def run(*, quick: bool = False, parts=PARTS, out=None, log=print) -> dict:
     """Run the measurements; print Markdown; with ``out``, write bench.md and bench.json there."""
     import resource
@@ -485,7 +497,7 @@ def run(*, quick: bool = False, parts=PARTS, out=None, log=print) -> dict:
     from . import _engines as e
 
     n_cb, n_soft, rounds, repeats = (2000, 5000, 20, 1) if quick else (20000, 100000, 50, 3)
-    results = {"machine": f"{platform.machine()}, {platform.processor() or 'unknown CPU'}, "
+    results = {"machine": f"{platform.machine()}, {_cpu_model()}, "
                           f"{platform.python_implementation()} {platform.python_version()}, "
                           f"{os.cpu_count()} CPUs",
                "quick": quick, "repeats": repeats}
