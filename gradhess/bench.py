@@ -12,7 +12,9 @@
    with a warm numba cache.
 2. Engines (``engines``): end-to-end training with a gradhess objective against the
    engine's built-in one on the same data: XGBoost ``multi:softprob`` and LightGBM
-   ``multiclass``, alternating repeats, medians.
+   ``multiclass``, alternating repeats, medians.  And one XGBoost round taken apart
+   (:func:`xgboost_round_parts`): the prediction copy, the objective and the gradient
+   intake that a custom objective costs, against the built-in gradient.
 3. CatBoost (``catboost``): training time with a gradhess objective (per-object
    calls, compiled by CatBoost's numba step) over training time with the built-in
    ``MultiClass``, and over a compiled objective that does no work (the floor of
@@ -85,18 +87,15 @@ def _copy_floor():
     return copy_rows, copy_cells
 
 
-def xgboost_gradient_seconds(X, y, k, rounds=3) -> float:
-    """Seconds per round XGBoost spends in its own ``multi:softprob`` gradient (the
-    ``GetGradient`` timer of its learner monitor, printed at verbosity 3)."""
+def _xgboost_monitor(fn) -> str:
+    """Run ``fn`` at XGBoost verbosity 3 and return what XGBoost printed: the timers of
+    its monitors, which print when their objects go away (``fn`` must drop them)."""
     import gc
-    import re
+    import sys
     import tempfile
 
     import xgboost as xgb
 
-    import sys
-
-    d = xgb.DMatrix(X, label=y, nthread=2)
     fd, path = tempfile.mkstemp()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -106,9 +105,7 @@ def xgboost_gradient_seconds(X, y, k, rounds=3) -> float:
     try:
         # verbosity as a training parameter would stay set globally: scope it
         with xgb.config_context(verbosity=3):
-            booster = xgb.train({"objective": "multi:softprob", "num_class": k, "nthread": 2,
-                                 "max_depth": 2, "tree_method": "hist"}, d, rounds)
-            del booster, d  # the monitors print when their objects go away
+            fn()
             gc.collect()
     finally:
         sys.stdout.flush()
@@ -120,10 +117,98 @@ def xgboost_gradient_seconds(X, y, k, rounds=3) -> float:
         os.close(fd)
     text = Path(path).read_text(errors="replace")
     os.unlink(path)
-    found = re.search(r"GetGradient: ([0-9.eE+-]+)s, (\d+) calls", text)
+    return text
+
+
+def _monitor_seconds(text: str, timer: str) -> float:
+    """Seconds per call of one XGBoost monitor timer in :func:`_xgboost_monitor`'s text."""
+    import re
+
+    found = re.search(rf"{timer}: ([0-9.eE+-]+)s, (\d+) calls", text)
     if not found:
-        raise RuntimeError("XGBoost did not report its GetGradient timer")
+        raise RuntimeError(f"XGBoost did not report its {timer} timer")
     return float(found.group(1)) / int(found.group(2))
+
+
+def xgboost_gradient_seconds(X, y, k, rounds=3) -> float:
+    """Seconds per round XGBoost spends in its own ``multi:softprob`` gradient (the
+    ``GetGradient`` timer of its learner monitor, printed at verbosity 3)."""
+    import xgboost as xgb
+
+    def train():
+        d = xgb.DMatrix(X, label=y, nthread=2)
+        xgb.train({"objective": "multi:softprob", "num_class": k, "nthread": 2,
+                   "max_depth": 2, "tree_method": "hist"}, d, rounds)
+
+    return _monitor_seconds(_xgboost_monitor(train), "GetGradient")
+
+
+def xgboost_round_parts(n, k, rounds) -> dict:
+    """Where an XGBoost round goes, built-in ``multi:softprob`` against gradhess
+    ``cross_entropy`` (majorizer: the same Hessian, so the same trees), the two boosters
+    stepped by hand in turn on the same data and parameters as :func:`engine_overhead`.
+
+    Built-in: the whole round and its ``GetGradient`` timer.  gradhess: the three steps
+    of ``Booster.update`` with a custom objective -- the prediction copy
+    (``predict(output_margin=True, training=True)``), the objective callable, and
+    ``Booster.boost``, which copies the returned arrays into XGBoost's gradient pairs
+    and grows the trees (its ``BoostOneIter`` timer); ``boost`` minus ``BoostOneIter``
+    is the gradient intake.  The first round (which also builds XGBoost's histogram
+    index) runs before the measured ones.  ``zero_cost_ratio`` is the round ratio an
+    objective taking no time would reach: the built-in round with its gradient
+    replaced by the prediction copy and the intake.
+    """
+    import xgboost as xgb
+
+    import gradhess
+    import gradhess.xgboost as gx
+    from . import _engines as e
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 20)).astype(np.float32)
+    y = rng.integers(0, k, n)
+    params = {"max_depth": 6, "eta": 0.1, "tree_method": "hist", "nthread": 2, "max_bin": 256}
+    obj = gradhess.get("cross_entropy", hessian="majorizer")
+    t = e.targets(obj, y)
+    d = xgb.DMatrix(X, label=y, nthread=2)
+    dm = gx.dmatrix(X, y, obj, nthread=2)
+    fobj = gx.objective(obj)
+    boosters = {
+        "built_in": xgb.Booster({**params, "objective": "multi:softprob", "num_class": k}, [d]),
+        "custom": xgb.Booster(gx._engine_params(obj, t, params, e.intercept(obj, t)), [dm]),
+    }
+    boosters["built_in"].update(d, 0)
+    boosters["custom"].update(dm, 0, fobj)
+    times = {"round_builtin": [], "predict": [], "objective": [], "boost": []}
+
+    def measured_rounds():
+        built_in, custom = boosters.pop("built_in"), boosters.pop("custom")
+        for i in range(1, rounds):
+            t0 = time.perf_counter()
+            built_in.update(d, i)
+            t1 = time.perf_counter()
+            margins = custom.predict(dm, output_margin=True, training=True)
+            t2 = time.perf_counter()
+            grad, hess = fobj(margins, dm)
+            t3 = time.perf_counter()
+            custom.boost(dm, i, grad=grad, hess=hess)
+            t4 = time.perf_counter()
+            del margins, grad, hess
+            for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                times[key].append(dt)
+        del built_in, custom  # their monitors print now
+
+    text = _xgboost_monitor(measured_rounds)
+    ms = {f"{key}_ms": 1e3 * float(np.median(v)) for key, v in times.items()}
+    ms["gradient_builtin_ms"] = 1e3 * _monitor_seconds(text, "GetGradient")
+    ms["trees_custom_ms"] = 1e3 * _monitor_seconds(text, "BoostOneIter")
+    ms["intake_ms"] = ms["boost_ms"] - ms["trees_custom_ms"]
+    ms["round_custom_ms"] = ms["predict_ms"] + ms["objective_ms"] + ms["boost_ms"]
+    base = ms["round_builtin_ms"]
+    return {"n": n, "k": k, "rounds": rounds - 1, **ms,
+            "round_ratio": ms["round_custom_ms"] / base,
+            "zero_cost_ratio": (base - ms["gradient_builtin_ms"] + ms["predict_ms"]
+                                + ms["intake_ms"]) / base}
 
 
 _FIRST_CALL = """
@@ -445,6 +530,19 @@ def markdown(results: dict) -> str:
             lines.append(f"| {r['engine']}, n={r['n']:,}, K={r['k']}, {r['rounds']} rounds | {r['contender']} "
                          f"| {r['seconds']:.2f} s | {r['over_builtin']:.3f}x |")
         lines.append("")
+    if results.get("xgboost_round"):
+        r = results["xgboost_round"]
+        lines += [f"One XGBoost round, n={r['n']:,}, K={r['k']}, median of {r['rounds']}: built-in "
+                  f"multi:softprob against gradhess cross_entropy (majorizer: the same trees), "
+                  f"the custom-objective round taken apart.", "",
+                  "| built-in round | of which its gradient | gradhess round | prediction copy "
+                  "| objective | gradient intake | trees | round ratio | ratio at zero objective time |",
+                  "|---|---|---|---|---|---|---|---|---|",
+                  f"| {r['round_builtin_ms']:.0f} ms | {r['gradient_builtin_ms']:.1f} ms "
+                  f"| {r['round_custom_ms']:.0f} ms | {r['predict_ms']:.1f} ms "
+                  f"| {r['objective_ms']:.1f} ms | {r['intake_ms']:.1f} ms "
+                  f"| {r['trees_custom_ms']:.0f} ms | {r['round_ratio']:.3f}x "
+                  f"| {r['zero_cost_ratio']:.3f}x |", ""]
     if results.get("catboost"):
         lines += ["| CatBoost | gradhess cross_entropy | built-in MultiClass | objective doing no work "
                   "| gradhess / built-in | gradhess / no work |", "|---|---|---|---|---|---|"]
@@ -508,6 +606,7 @@ def run(*, quick: bool = False, parts=PARTS, out=None, log=print) -> dict:
         n_e, r_e, rep_e = (30_000, 5, 1) if quick else (1_000_000, 20, 3)
         results["engines"] = [row for engine in ("xgboost", "lightgbm")
                               for row in engine_overhead(engine, n_e, 10, r_e, rep_e)]
+        results["xgboost_round"] = xgboost_round_parts(n_e, 10, 5 if quick else 11)
     if "catboost" in parts:
         e.require("catboost", "catboost")
         results["catboost"] = [catboost_ratio(n_cb, k, rounds, repeats) for k in (3, 10)]
