@@ -205,7 +205,8 @@ if AVAILABLE:
     # core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec) on
     # (K, B) blocks: zs = z - max(z) and rest = the sum of exp(zs) over the classes other
     # than the argmax a, so that log p = zs - log1p(rest) for the cores that need it;
-    # strategy is 0 (exact), 1 (gauss_newton) or 2 (majorizer).
+    # strategy is 0 (exact), 1 (gauss_newton), 2 (majorizer) or -1 (the gradient only:
+    # the "constant" strategy, whose Hessian the driver writes; h is then left as it was).
     @njit(inline="always", **_JIT)
     def cross_entropy_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
         k = p.shape[0]
@@ -218,6 +219,8 @@ if AVAILABLE:
         for j in range(k):
             for r in range(nb):
                 g[j, r] = s[r] * p[j, r] - w[j, r] * y[j, r]
+        if strategy < 0:
+            return
         if strategy == 0:
             for j in range(k):
                 for r in range(nb):
@@ -256,6 +259,8 @@ if AVAILABLE:
                 g[j, r] = p[j, r] * (2.0 * w[j, r] * (p[j, r] - y[j, r]) - rbar[r])
                 u[j, r] = 2.0 * w[j, r] * p[j, r]
                 uq2[j, r] = u[j, r] * q[j, r] * q[j, r]
+        if strategy < 0:
+            return
         if strategy == 2:
             majorizer_diag(p, q, u, uq2, a, h, nb, work, vec)
             return
@@ -322,6 +327,8 @@ if AVAILABLE:
         for j in range(k):
             for r in range(nb):
                 g[j, r] = wt[j, r] - p[j, r] * total[r]
+        if strategy < 0:
+            return
         if strategy == 0:
             wyv = work[4, :k]
             for j in range(k):
@@ -374,6 +381,8 @@ if AVAILABLE:
         for j in range(k):
             for r in range(nb):
                 g[j, r] = p[j, r] * (rr[j, r] - rbar[r])
+        if strategy < 0:
+            return
         for r in range(nb):
             pp[0, r] = 0.0
             uu[k - 1, r] = 0.0
@@ -434,6 +443,8 @@ if AVAILABLE:
         for j in range(k):
             for r in range(nb):
                 g[j, r] = w[j, r] * p[j, r] * (s[r] * p[j, r] * inv2[r] - y[j, r]) * nn[r]
+        if strategy < 0:
+            return
         if strategy == 0:
             for j in range(k):
                 for r in range(nb):
@@ -453,8 +464,9 @@ if AVAILABLE:
 
     # ------------------------------------------------------------------ binary cores
     # core(z, e, y, w, param, strategy) -> (g, h) for one cell, with e = exp(-|z|)
-    # computed beforehand by the driver's vectorised pass and param the objective's
-    # parameter (gamma for focal).
+    # computed beforehand by the driver's vectorised pass, param the objective's
+    # parameter (gamma for focal) and strategy as for the softmax cores (a core may skip
+    # its Hessian for -1).
     @njit(inline="always", **_JIT)
     def _sigmoid(z, e):
         """``(a, b)``: ``a = sigmoid(z)`` and ``b = 1 - a`` from ``e = exp(-|z|)``, stable."""
@@ -496,6 +508,8 @@ if AVAILABLE:
         la, lb = _log_sigmoid(z, e)
         ag, bg = power(a, gamma), power(b, gamma)
         g = w * (y * bg * (gamma * a * la - b) + (1.0 - y) * ag * (a - gamma * b * lb))
+        if strategy < 0:
+            return g, 0.0
         if strategy == 0:
             h = w * (y * a * bg * (gamma * la * (b - gamma * a) + (2.0 * gamma + 1.0) * b)
                      + (1.0 - y) * b * ag * (gamma * lb * (a - gamma * b) + (2.0 * gamma + 1.0) * a))
@@ -504,6 +518,16 @@ if AVAILABLE:
         return g, h
 
     # ------------------------------------------------------------------ drivers
+    @njit(inline="always", **_JIT)
+    def core_strategy(strategy):
+        """The Hessian a core computes for a strategy code: ``"clip"`` floors the exact
+        one afterwards, ``"constant"`` (4) needs none (-1: the gradient only)."""
+        if strategy == 3:
+            return 0
+        if strategy == 4:
+            return -1
+        return strategy
+
     #: Rows per block.
     BLOCK_ROWS = 128
 
@@ -545,7 +569,7 @@ if AVAILABLE:
         hard = yidx.shape[0] > 0
         kw = w.shape[1] if w.shape[0] > 0 else 0
         uniform = kw <= 1
-        base = 0 if strategy >= 3 else strategy
+        base = core_strategy(strategy)
         bad = 0
         s_flat = np.zeros(k * bsz)
         e_flat = np.zeros(k * bsz)
@@ -650,7 +674,7 @@ if AVAILABLE:
         """Rows ``start:stop`` of a sigmoid batch; like :func:`softmax_rows` with (n,) arrays:
         blocks of rows, the exponentials of a block in one vectorised pass."""
         weighted = w.shape[0] > 0
-        base = 0 if strategy >= 3 else strategy
+        base = core_strategy(strategy)
         bad = 0
         bsz = BLOCK_ROWS
         zb = np.zeros(bsz)
@@ -707,8 +731,8 @@ if AVAILABLE:
             yb[j, 0] = y[j]
             wb[j, 0] = w
         softmax_parts(e, a, p, q, rest, inv, 1)
-        core(p, q, s, rest, a, yb, wb, True, params, 0 if strategy >= 3 else strategy, gb, hb, 1,
-             work, vec)
+        core(p, q, s, rest, a, yb, wb, True, params, core_strategy(strategy), gb, hb, 1, work,
+             vec)
         for j in range(k):
             g[j] = gb[j, 0]
             hj = hb[j, 0]
