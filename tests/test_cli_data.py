@@ -227,6 +227,7 @@ def test_bench_quick(tmp_path):
     assert len(kernels) == len(gradhess.OBJECTIVES) * len(hessians.STRATEGIES)
     for r in kernels:
         assert r["compiled_ms"] > 0 and r["numpy_ms"] > 0 and r["floor_ms"] > 0
+        assert r["compiled_lightgbm_layout_ms"] > 0
         assert r["xgboost_builtin_ms"] > 0
         assert r["numpy_over_compiled"] == pytest.approx(r["numpy_ms"] / r["compiled_ms"])
         # the compiled path allocates nothing of the size of the data
@@ -242,7 +243,7 @@ def test_bench_quick(tmp_path):
     assert r["round_custom_ms"] == pytest.approx(r["predict_ms"] + r["objective_ms"] + r["boost_ms"])
     assert r["intake_ms"] == pytest.approx(r["boost_ms"] - r["trees_custom_ms"])
     text = (tmp_path / "bench.md").read_text()
-    assert "| CatBoost |" in text and "compiled / floor" in text and "over built-in" in text
+    assert "| CatBoost |" in text and "compiled / floor" in text and "LightGBM layout" in text and "over built-in" in text
     assert "memory training adds" in text and "Compile cost" in text
     assert "gradient intake" in text
 
