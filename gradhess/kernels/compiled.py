@@ -30,7 +30,8 @@ the arguments a softmax produces) that the compiler vectorises, and reused
 for ``p`` and ``q``.  Non-finite margins are found by one vectorised pass per
 block (``z * 0`` summed over a row is NaN exactly when the row has one).  Blocks
 are addressed through views of the caller's arrays (indices from 0 need no
-negative-index wraparound, which would turn loads into gathers), and the kernels
+negative-index wraparound, which would turn loads into gathers; a column-major
+array is read and written a class at a time, contiguously), and the kernels
 use numba's NumPy error model (a division carries no ``ZeroDivisionError``
 check, which would keep its loop scalar).
 
