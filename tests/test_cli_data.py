@@ -243,7 +243,8 @@ def test_bench_quick(tmp_path):
     assert r["round_custom_ms"] == pytest.approx(r["predict_ms"] + r["objective_ms"] + r["boost_ms"])
     assert r["intake_ms"] == pytest.approx(r["boost_ms"] - r["trees_custom_ms"])
     text = (tmp_path / "bench.md").read_text()
-    assert "| CatBoost |" in text and "compiled / floor" in text and "LightGBM layout" in text and "over built-in" in text
+    assert "| CatBoost |" in text and "compiled / floor" in text and "over built-in" in text
+    assert "LightGBM layout" in text
     assert "memory training adds" in text and "Compile cost" in text
     assert "gradient intake" in text
 

@@ -87,7 +87,8 @@ def test_out_arrays_any_layout_and_smoothing(order, out_dtype):
 @pytest.mark.parametrize("z_dtype, out_orders", [(np.float64, "FF"), (np.float32, "CF")])
 def test_column_major_margins(z_dtype, out_orders):
     """Column-major margins (LightGBM hands its scores over so, float64) are read a class at
-    a time, and column-major outputs written so; several blocks of rows, any mix of orders."""
+    a time, and column-major outputs written so; several blocks of rows, mixed output orders
+    (row-major outputs from row-major margins: the tests above)."""
     rng = np.random.default_rng(5)
     n, k = 3 * compiled.BLOCK_ROWS + 7, 6
     z = np.asfortranarray(checking.random_margins(rng, n, k).astype(z_dtype))
