@@ -173,6 +173,16 @@ if AVAILABLE:
                 h[j, r] = uq2[j, r] * p[j, r] + p[j, r] * p[j, r] * h[j, r]
 
     @njit(inline="always", **_JIT)
+    def swap_first(a, p, u, h, nb):
+        """Swap class ``a[r]`` and class 0 of every row ``r`` in ``p``, ``u`` and ``h``
+        (its own inverse)."""
+        for r in range(nb):
+            ar = a[r]
+            p[0, r], p[ar, r] = p[ar, r], p[0, r]
+            u[0, r], u[ar, r] = u[ar, r], u[0, r]
+            h[0, r], h[ar, r] = h[ar, r], h[0, r]
+
+    @njit(inline="always", **_JIT)
     def majorizer_diag(p, q, u, uq2, a, h, nb, work, vec):
         """Row sums of ``|G|``: ``G_ll + sum_{m != l} p_l p_m |c - u_l - u_m|``."""
         k = p.shape[0]
@@ -192,11 +202,7 @@ if AVAILABLE:
         # |G| is symmetric: each pair once, added to both rows.  The argmax is swapped into
         # class 0 of its row for the pair loops (and back after), so that its pairs take
         # ca and all others c with no per-row branch in the K^2 loop
-        for r in range(nb):
-            ar = a[r]
-            p[0, r], p[ar, r] = p[ar, r], p[0, r]
-            u[0, r], u[ar, r] = u[ar, r], u[0, r]
-            h[0, r], h[ar, r] = h[ar, r], h[0, r]
+        swap_first(a, p, u, h, nb)
         for m in range(1, k):
             for r in range(nb):
                 t = p[0, r] * p[m, r] * abs(ca[r] - u[m, r])
@@ -208,11 +214,7 @@ if AVAILABLE:
                     t = p[l, r] * p[m, r] * abs(c[r] - u[l, r] - u[m, r])
                     h[l, r] += t
                     h[m, r] += t
-        for r in range(nb):
-            ar = a[r]
-            p[0, r], p[ar, r] = p[ar, r], p[0, r]
-            u[0, r], u[ar, r] = u[ar, r], u[0, r]
-            h[0, r], h[ar, r] = h[ar, r], h[0, r]
+        swap_first(a, p, u, h, nb)
 
     # ------------------------------------------------------------------ objective cores
     # core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec) on
