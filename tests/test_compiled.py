@@ -102,6 +102,44 @@ def test_column_major_margins(z_dtype, out_orders):
     assert checking.relative_error(h, hr, np.ones(n), FLOOR) <= RTOL[np.dtype(np.float32)]
 
 
+@pytest.mark.parametrize("z_order, out_order", [("C", "C"), ("F", "F")])
+def test_streaming_stores_write_the_same_values(monkeypatch, z_order, out_order):
+    """Outputs above :data:`compiled.STREAM_BYTES` are written with non-temporal stores,
+    one output a contiguous run at a time: lowered to 0 here, so that small arrays take that
+    path, the values must be bit-identical to the plain stores', in both layouts, on two
+    threads (each range starting mid-block) and with several blocks per thread."""
+    rng = np.random.default_rng(7)
+    n, k = 2 * compiled._MIN_ROWS_PER_THREAD + 2 * compiled.BLOCK_ROWS + 5, 5
+    z = np.asarray(checking.random_margins(rng, n, k), order=z_order)
+    y = rng.integers(0, k, n)
+    obj = gradhess.get("cross_entropy", hessian="exact")
+    monkeypatch.setenv("GRADHESS_NUM_THREADS", "2")
+    outs = {}
+    for limit in (0, 1 << 62):
+        monkeypatch.setattr(compiled, "STREAM_BYTES", limit)
+        g = np.full(z.shape, np.nan, np.float32, order=out_order)
+        h = np.full(z.shape, np.nan, np.float32, order=out_order)
+        assert compiled.streaming(g, h) == (limit == 0 and compiled.STREAMING_STORES)
+        obj.gradient_hessian(y, z, gradient_out=g, hessian_out=h)
+        outs[limit] = g, h
+    np.testing.assert_array_equal(outs[0][0], outs[1 << 62][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1 << 62][1])
+    gr, hr = reference(obj).gradient_hessian(y, z)
+    assert checking.relative_error(outs[0][0], gr, np.ones(n), FLOOR) <= RTOL[np.dtype(np.float32)]
+
+
+def test_streaming_only_for_large_outputs_of_one_layout(monkeypatch):
+    monkeypatch.setattr(compiled, "STREAM_BYTES", 1000)
+    small = np.empty((10, 10), np.float32)
+    assert not compiled.streaming(small, small)
+    c, f = np.empty((100, 10), np.float32), np.empty((100, 10), np.float32, order="F")
+    assert compiled.streaming(c, c) == compiled.STREAMING_STORES
+    assert compiled.streaming(f, f) == compiled.STREAMING_STORES
+    # mixed layouts, or a strided view: written a row at a time, never streamed
+    assert not compiled.streaming(c, f)
+    assert not compiled.streaming(np.empty((100, 20), np.float32)[:, ::2], c)
+
+
 def test_prepared_targets_reused_and_threads_agree(monkeypatch):
     rng = np.random.default_rng(0)
     n, k = 50_000, 4

@@ -33,7 +33,10 @@ are addressed through views of the caller's arrays (indices from 0 need no
 negative-index wraparound, which would turn loads into gathers; a column-major
 array is read and written a class at a time, contiguously), and the kernels
 use numba's NumPy error model (a division carries no ``ZeroDivisionError``
-check, which would keep its loop scalar).
+check, which would keep its loop scalar).  Softmax outputs larger than
+:data:`STREAM_BYTES` are written with non-temporal stores on x86-64
+(:func:`streaming`), one output a contiguous run at a time, so that writing them
+neither reads their cache lines first nor evicts the block's scratch arrays.
 
 Compiled functions are cached on disk (numba ``cache=True``), so only the
 first import on a machine pays the compile time (reported by
@@ -44,12 +47,15 @@ objectives use the NumPy kernels.
 from __future__ import annotations
 
 import math
+import platform
 
 import numpy as np
 
 try:  # pragma: no cover - exercised by whichever environment runs the tests
 
+    from llvmlite import ir
     from numba import njit, types
+    from numba.core import cgutils
     from numba.extending import intrinsic
 
     AVAILABLE = True
@@ -81,6 +87,46 @@ if AVAILABLE:
 
         def codegen(context, builder, signature, args):
             return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+        return sig, codegen
+
+    #: Whether the kernels write large outputs with non-temporal (streaming) stores: x86-64
+    #: only, where ``sfence`` orders them; elsewhere plain stores.
+    STREAMING_STORES = platform.machine().lower() in ("x86_64", "amd64")
+
+    @intrinsic
+    def _store_streaming(typingctx, arr, index, value):
+        """``arr[index] = value`` (``index`` a tuple of integers) by a non-temporal store on
+        x86-64: the cache line is written without being read first and without evicting
+        what the caches hold.  Such stores are weakly ordered: :func:`_streaming_fence`
+        must follow them."""
+        sig = types.void(arr, index, types.float64)
+
+        def codegen(context, builder, signature, args):
+            arrty, idxty = signature.args[0], signature.args[1]
+            ary = context.make_array(arrty)(context, builder, args[0])
+            raw = cgutils.unpack_tuple(builder, args[1], len(idxty))
+            indices = [context.cast(builder, v, t, types.intp) for v, t in zip(raw, idxty)]
+            ptr = cgutils.get_item_pointer(context, builder, arrty, ary, indices,
+                                           wraparound=False)
+            store = builder.store(context.cast(builder, args[2], types.float64, arrty.dtype), ptr)
+            if STREAMING_STORES:
+                store.set_metadata("nontemporal", builder.module.add_metadata([ir.IntType(32)(1)]))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    @intrinsic
+    def _streaming_fence(typingctx):
+        """``sfence`` on x86-64 (orders the non-temporal stores before it); nothing elsewhere."""
+        sig = types.void()
+
+        def codegen(context, builder, signature, args):
+            if STREAMING_STORES:
+                fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                    "llvm.x86.sse.sfence")
+                builder.call(fn, [])
+            return context.get_dummy_value()
 
         return sig, codegen
 
@@ -579,10 +625,11 @@ if AVAILABLE:
 
     @njit(inline="always", **_JIT)
     def softmax_rows(core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out,
-                     start, stop):
+                     stream, start, stop):
         """Rows ``start:stop`` of a softmax batch (see :func:`run`), in blocks of
         :data:`BLOCK_ROWS` rows held class-major; returns the number of rows with a
-        non-finite margin (the outputs are then not to be used)."""
+        non-finite margin (the outputs are then not to be used).  ``stream``: write the
+        outputs (both C- or both F-contiguous) with non-temporal stores."""
         k = z.shape[1]
         bsz = BLOCK_ROWS
         hard = yidx.shape[0] > 0
@@ -688,7 +735,24 @@ if AVAILABLE:
                 for j in range(k):
                     for r in range(nb):
                         h[j, r] = wb[j, r]
-            if g_out.strides[0] < g_out.strides[1] and h_out.strides[0] < h_out.strides[1]:
+            if stream:
+                # one output at a time: two streams interleaved a cell at a time would
+                # flush the write-combining buffers with partial cache lines
+                if g_out.strides[0] < g_out.strides[1]:
+                    for j in range(k):
+                        for r in range(nb):
+                            _store_streaming(g_out, (b0 + r, j), g[j, r])
+                    for j in range(k):
+                        for r in range(nb):
+                            _store_streaming(h_out, (b0 + r, j), h[j, r] * scale)
+                else:
+                    for r in range(nb):
+                        for j in range(k):
+                            _store_streaming(g_out, (b0 + r, j), g[j, r])
+                    for r in range(nb):
+                        for j in range(k):
+                            _store_streaming(h_out, (b0 + r, j), h[j, r] * scale)
+            elif g_out.strides[0] < g_out.strides[1] and h_out.strides[0] < h_out.strides[1]:
                 for j in range(k):
                     gj = g_out[b0:b0 + nb, j]
                     hj = h_out[b0:b0 + nb, j]
@@ -701,13 +765,18 @@ if AVAILABLE:
                     for j in range(k):
                         gv[r, j] = g[j, r]
                         hv[r, j] = h[j, r] * scale
+        if stream:
+            _streaming_fence()
         return bad
 
     @njit(inline="always", **_JIT)
     def binary_rows(core, z, y, w, alpha, strategy, scale, floor, param, g_out, h_out,
-                    start, stop):
+                    stream, start, stop):
         """Rows ``start:stop`` of a sigmoid batch; like :func:`softmax_rows` with (n,) arrays:
-        blocks of rows, the exponentials of a block in one vectorised pass."""
+        blocks of rows, the exponentials of a block in one vectorised pass.  ``stream`` is
+        not used: non-temporal stores measured slower here (a row's two outputs are one
+        cell each, and the block's scratch is small enough that plain stores do not evict
+        it)."""
         weighted = w.shape[0] > 0
         base = core_strategy(strategy)
         bad = 0
@@ -779,41 +848,41 @@ if AVAILABLE:
 
     # One line per objective and driver: top-level functions, so numba's disk cache finds them.
     @njit(**_JIT)
-    def cross_entropy_rows(z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
-        return softmax_rows(cross_entropy_core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop)
+    def cross_entropy_rows(z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
+        return softmax_rows(cross_entropy_core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def brier_rows(z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
-        return softmax_rows(brier_core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop)
+    def brier_rows(z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
+        return softmax_rows(brier_core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def focal_rows(z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
-        return softmax_rows(focal_core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop)
+    def focal_rows(z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
+        return softmax_rows(focal_core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def ranked_probability_rows(z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
-        return softmax_rows(ranked_probability_core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop)
+    def ranked_probability_rows(z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
+        return softmax_rows(ranked_probability_core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def spherical_rows(z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
-        return softmax_rows(spherical_core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop)
+    def spherical_rows(z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
+        return softmax_rows(spherical_core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def binary_cross_entropy_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
-        return binary_rows(binary_cross_entropy_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, start, stop)
+    def binary_cross_entropy_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
+        return binary_rows(binary_cross_entropy_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def binary_brier_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
-        return binary_rows(binary_brier_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, start, stop)
+    def binary_brier_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
+        return binary_rows(binary_brier_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def binary_focal_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, start, stop):
+    def binary_focal_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
         # a literal gamma for the usual values: power() folds and the row loop vectorises
         if params[0] == 2.0:
-            return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, 2.0, g_out, h_out, start, stop)
+            return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, 2.0, g_out, h_out, stream, start, stop)
         if params[0] == 1.0:
-            return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, 1.0, g_out, h_out, start, stop)
-        return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, start, stop)
+            return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, 1.0, g_out, h_out, stream, start, stop)
+        return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
     def cross_entropy_row(z, y, w, strategy, scale, floor, params, g, h):
@@ -873,11 +942,28 @@ def threads() -> int:
     return os.cpu_count() or 1
 
 
+#: Output bytes (gradient and Hessian together) from which the kernels write with
+#: non-temporal stores: above the size of a last-level cache, where the consumer would not
+#: find them in cache anyway, writing a cache line without reading it first saves that read.
+STREAM_BYTES = 32 << 20
+
+
+def streaming(g: np.ndarray, h: np.ndarray) -> bool:
+    """Whether a kernel writes ``g`` and ``h`` with non-temporal stores: large outputs,
+    both C- or both F-contiguous (each output is then written a contiguous run at a time)."""
+    if not AVAILABLE or not STREAMING_STORES or g.nbytes + h.nbytes < STREAM_BYTES:
+        return False
+    flags_g, flags_h = g.flags, h.flags
+    return ((flags_g.c_contiguous and flags_h.c_contiguous)
+            or (flags_g.f_contiguous and flags_h.f_contiguous))
+
+
 def run(name: str, *args) -> int:
     """Run batch kernel ``name`` on all rows, split in contiguous ranges over :func:`threads`
-    threads (the kernels release the GIL).  ``args`` are the kernel's arguments without
-    ``start, stop``; returns the number of rows with non-finite margins."""
-    return run_kernel(BATCH_KERNELS[name], *args)
+    threads (the kernels release the GIL).  ``args`` are the kernel's arguments up to the
+    outputs ``g, h`` (``stream``, ``start`` and ``stop`` are added here); returns the
+    number of rows with non-finite margins."""
+    return run_kernel(BATCH_KERNELS[name], *args, streaming(args[-2], args[-1]))
 
 
 def run_kernel(kernel, *args) -> int:
