@@ -156,8 +156,10 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
 
     dtrain = dmatrix(X, y, sample_weight)
     evals = [(dmatrix(Xv, yv, wv), f"valid_{i}") for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set))]
+    # the workers' allocator is left alone (reuse_heap=False): a long-lived worker holding on
+    # to freed memory shows up as unmanaged memory, which Dask's memory management acts on
     output = xd.train(client, engine_params, dtrain, num_boost_round=num_boost_round, evals=evals,
-                      obj=gx.XGBoostObjective(obj), custom_metric=gx.XGBoostMetric(obj),
+                      obj=gx.XGBoostObjective(obj, reuse_heap=False), custom_metric=gx.XGBoostMetric(obj),
                       early_stopping_rounds=early_stopping_rounds, verbose_eval=verbose_eval)
     booster = output["booster"]
     booster.set_attr(**{e.METADATA_KEY: json.dumps(e.metadata(obj, k, c))})

@@ -16,7 +16,11 @@
 
 XGBoost copies whatever gradient it is given into its own float32 buffers; the
 callables return float32 arrays in C order, the layout of XGBoost's
-predictions, reusing the same buffers every round.
+predictions, reusing the same buffers every round.  XGBoost allocates its copy
+(8 bytes a cell) anew every round: on glibc the objective callable raises the
+allocator's mmap and trim thresholds above that size, so that the block is
+reused instead of mapped and page-faulted in every round (see
+:mod:`gradhess._heap`; ``GRADHESS_REUSE_HEAP=0`` turns this off).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import numpy as np
 
 from . import _engines as e
+from . import _heap
 from .objectives import Objective
 
 _CELL_WEIGHT_ATTR = "_gradhess_cell_weight"
@@ -45,9 +50,23 @@ def _labels_and_weights(dmat):
 
 
 class XGBoostObjective(e.EngineObjective):
-    """The ``obj=`` callable for ``xgboost.train``: ``(predt, dtrain) -> (grad, hess)``."""
+    """The ``obj=`` callable for ``xgboost.train``: ``(predt, dtrain) -> (grad, hess)``.
+
+    ``reuse_heap``: on the first round (and whenever the margins' size changes), let
+    glibc keep the block XGBoost allocates for its copy of the gradient every round
+    (:func:`gradhess._heap.reuse_freed_blocks`, process-wide).
+    """
+
+    def __init__(self, objective: Objective | str, reuse_heap: bool = True):
+        super().__init__(objective)
+        self.reuse_heap = reuse_heap
+        self._heap_cells = 0
 
     def __call__(self, predt: np.ndarray, dtrain):
+        if self.reuse_heap and predt.size != self._heap_cells:
+            # XGBoost's gradient pairs: two float32 a cell
+            self._heap_cells = predt.size
+            _heap.reuse_freed_blocks(8 * predt.size)
         if self.objective.is_multiclass and predt.ndim == 1:
             raise ValueError(
                 f"{self.objective.name} is a softmax objective but XGBoost produced one margin per "
@@ -56,6 +75,11 @@ class XGBoostObjective(e.EngineObjective):
         if not self.objective.is_multiclass and predt.ndim == 2:
             predt = predt[:, 0] if predt.shape[1] == 1 else predt
         return self.gradient_hessian(dtrain, lambda: _labels_and_weights(dtrain), predt)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_heap_cells"] = 0  # another process: its allocator is not set yet
+        return state
 
 
 class XGBoostMetric:
@@ -81,7 +105,7 @@ class XGBoostMetric:
         return self.objective.name, float(total / weight) if weight > 0 else float("nan")
 
 
-def objective(objective: Objective | str) -> XGBoostObjective:
+def objective(objective: Objective | str, *, reuse_heap: bool = True) -> XGBoostObjective:
     """The gradhess objective as XGBoost's ``obj=`` callable.
 
     Use it with ``xgboost.train`` as any custom objective, on a DMatrix from
@@ -98,8 +122,11 @@ def objective(objective: Objective | str) -> XGBoostObjective:
     >>> margins = booster.predict(xgb.DMatrix(X), output_margin=True)
     >>> obj.predict_proba(margins).shape
     (60, 3)
+
+    ``reuse_heap=False`` leaves glibc's allocator settings alone (see the module
+    docstring); XGBoost then page-faults in its copy of the gradient every round.
     """
-    return XGBoostObjective(objective)
+    return XGBoostObjective(objective, reuse_heap=reuse_heap)
 
 
 def metric(objective: Objective | str) -> XGBoostMetric:
@@ -187,6 +214,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
         early_stopping_rounds=early_stopping_rounds, verbose_eval=verbose_eval,
         evals_result=evals_result, callbacks=callbacks,
     )
+    _heap.release_free_memory()
     booster.set_attr(**{e.METADATA_KEY: json.dumps(e.metadata(obj, t.n_classes, intercept))})
     return booster
 
