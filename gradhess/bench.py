@@ -156,13 +156,19 @@ def xgboost_round_parts(n, k, rounds) -> dict:
     is the gradient intake.  The first round (which also builds XGBoost's histogram
     index) runs before the measured ones.  ``zero_cost_ratio`` is the round ratio an
     objective taking no time would reach: the built-in round with its gradient
-    replaced by the prediction copy and the intake.
+    replaced by the prediction copy and the intake.  ``faults_per_round``: the minor page
+    faults of the custom round (XGBoost's copy of the gradient, allocated every round,
+    faults in page by page unless the allocator reuses it: ``heap_reuse``, see
+    :mod:`gradhess._heap`).
     """
+    import resource
+
     import xgboost as xgb
 
     import gradhess
     import gradhess.xgboost as gx
     from . import _engines as e
+    from . import _heap
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, 20)).astype(np.float32)
@@ -180,6 +186,10 @@ def xgboost_round_parts(n, k, rounds) -> dict:
     boosters["built_in"].update(d, 0)
     boosters["custom"].update(dm, 0, fobj)
     times = {"round_builtin": [], "predict": [], "objective": [], "boost": []}
+    faults = []
+
+    def minor_faults():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
     def measured_rounds():
         built_in, custom = boosters.pop("built_in"), boosters.pop("custom")
@@ -187,12 +197,14 @@ def xgboost_round_parts(n, k, rounds) -> dict:
             t0 = time.perf_counter()
             built_in.update(d, i)
             t1 = time.perf_counter()
+            f1 = minor_faults()
             margins = custom.predict(dm, output_margin=True, training=True)
             t2 = time.perf_counter()
             grad, hess = fobj(margins, dm)
             t3 = time.perf_counter()
             custom.boost(dm, i, grad=grad, hess=hess)
             t4 = time.perf_counter()
+            faults.append(minor_faults() - f1)
             del margins, grad, hess
             for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 times[key].append(dt)
@@ -206,9 +218,23 @@ def xgboost_round_parts(n, k, rounds) -> dict:
     ms["round_custom_ms"] = ms["predict_ms"] + ms["objective_ms"] + ms["boost_ms"]
     base = ms["round_builtin_ms"]
     return {"n": n, "k": k, "rounds": rounds - 1, **ms,
+            "heap_reuse": _heap.enabled(), "faults_per_round": float(np.median(faults)),
             "round_ratio": ms["round_custom_ms"] / base,
             "zero_cost_ratio": (base - ms["gradient_builtin_ms"] + ms["predict_ms"]
                                 + ms["intake_ms"]) / base}
+
+
+def xgboost_round_parts_without_heap_reuse(n, k, rounds) -> dict:
+    """:func:`xgboost_round_parts` in a fresh interpreter with ``GRADHESS_REUSE_HEAP=0``
+    (the allocator's settings, once changed, stay for the life of a process)."""
+    import subprocess
+    import sys
+
+    code = ("import json; from gradhess.bench import xgboost_round_parts; "
+            f"print(json.dumps(xgboost_round_parts({int(n)}, {int(k)}, {int(rounds)})))")
+    res = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GRADHESS_REUSE_HEAP": "0"},
+                         check=True, capture_output=True, text=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 _FIRST_CALL = """
@@ -548,18 +574,24 @@ def markdown(results: dict) -> str:
                          f"| {r['seconds']:.2f} s | {r['over_builtin']:.3f}x |")
         lines.append("")
     if results.get("xgboost_round"):
-        r = results["xgboost_round"]
+        r = results["xgboost_round"][0]
         lines += [f"One XGBoost round, n={r['n']:,}, K={r['k']}, median of {r['rounds']}: built-in "
                   f"multi:softprob against gradhess cross_entropy (majorizer: the same trees), "
-                  f"the custom-objective round taken apart.", "",
-                  "| built-in round | of which its gradient | gradhess round | prediction copy "
-                  "| objective | gradient intake | trees | round ratio | ratio at zero objective time |",
-                  "|---|---|---|---|---|---|---|---|---|",
-                  f"| {r['round_builtin_ms']:.0f} ms | {r['gradient_builtin_ms']:.1f} ms "
-                  f"| {r['round_custom_ms']:.0f} ms | {r['predict_ms']:.1f} ms "
-                  f"| {r['objective_ms']:.1f} ms | {r['intake_ms']:.1f} ms "
-                  f"| {r['trees_custom_ms']:.0f} ms | {r['round_ratio']:.3f}x "
-                  f"| {r['zero_cost_ratio']:.3f}x |", ""]
+                  f"the custom-objective round taken apart; with the allocator reusing XGBoost's "
+                  f"per-round copy of the gradient (the default), and without "
+                  f"(`GRADHESS_REUSE_HEAP=0`, a fresh interpreter).", "",
+                  "| heap reuse | built-in round | of which its gradient | gradhess round "
+                  "| prediction copy | objective | gradient intake | trees | page faults a round "
+                  "| round ratio | ratio at zero objective time |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in results["xgboost_round"]:
+            lines.append(f"| {'yes' if r['heap_reuse'] else 'no'} | {r['round_builtin_ms']:.0f} ms "
+                         f"| {r['gradient_builtin_ms']:.1f} ms "
+                         f"| {r['round_custom_ms']:.0f} ms | {r['predict_ms']:.1f} ms "
+                         f"| {r['objective_ms']:.1f} ms | {r['intake_ms']:.1f} ms "
+                         f"| {r['trees_custom_ms']:.0f} ms | {r['faults_per_round']:.0f} "
+                         f"| {r['round_ratio']:.3f}x | {r['zero_cost_ratio']:.3f}x |")
+        lines.append("")
     if results.get("catboost"):
         lines += ["| CatBoost | gradhess cross_entropy | built-in MultiClass | objective doing no work "
                   "| gradhess / built-in | gradhess / no work |", "|---|---|---|---|---|---|"]
@@ -623,7 +655,9 @@ def run(*, quick: bool = False, parts=PARTS, out=None, log=print) -> dict:
         n_e, r_e, rep_e = (30_000, 5, 1) if quick else (1_000_000, 20, 3)
         results["engines"] = [row for engine in ("xgboost", "lightgbm")
                               for row in engine_overhead(engine, n_e, 10, r_e, rep_e)]
-        results["xgboost_round"] = xgboost_round_parts(n_e, 10, 5 if quick else 11)
+        r_x = 5 if quick else 11
+        results["xgboost_round"] = [xgboost_round_parts(n_e, 10, r_x),
+                                    xgboost_round_parts_without_heap_reuse(n_e, 10, r_x)]
     if "catboost" in parts:
         e.require("catboost", "catboost")
         results["catboost"] = [catboost_ratio(n_cb, k, rounds, repeats) for k in (3, 10)]

@@ -235,18 +235,21 @@ def test_bench_quick(tmp_path):
     engines = {(r["engine"], r["contender"]) for r in results["engines"]}
     assert ("xgboost", "built-in multi:softprob") in engines and ("lightgbm", "built-in multiclass") in engines
     assert len(engines) == 6
-    r = results["xgboost_round"]
-    for key in ("round_builtin_ms", "gradient_builtin_ms", "predict_ms", "objective_ms",
-                "trees_custom_ms"):
-        assert r[key] > 0, key
-    assert r["gradient_builtin_ms"] < r["round_builtin_ms"]
-    assert r["round_custom_ms"] == pytest.approx(r["predict_ms"] + r["objective_ms"] + r["boost_ms"])
-    assert r["intake_ms"] == pytest.approx(r["boost_ms"] - r["trees_custom_ms"])
+    reused, not_reused = results["xgboost_round"]
+    assert not not_reused["heap_reuse"]
+    for r in (reused, not_reused):
+        for key in ("round_builtin_ms", "gradient_builtin_ms", "predict_ms", "objective_ms",
+                    "trees_custom_ms"):
+            assert r[key] > 0, key
+        assert r["faults_per_round"] >= 0
+        assert r["gradient_builtin_ms"] < r["round_builtin_ms"]
+        assert r["round_custom_ms"] == pytest.approx(r["predict_ms"] + r["objective_ms"] + r["boost_ms"])
+        assert r["intake_ms"] == pytest.approx(r["boost_ms"] - r["trees_custom_ms"])
     text = (tmp_path / "bench.md").read_text()
     assert "| CatBoost |" in text and "compiled / floor" in text and "over built-in" in text
     assert "LightGBM layout" in text
     assert "memory training adds" in text and "Compile cost" in text
-    assert "gradient intake" in text
+    assert "gradient intake" in text and "page faults a round" in text
 
 
 def test_rounds_must_be_positive(tables, tmp_path):
