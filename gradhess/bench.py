@@ -218,7 +218,8 @@ def xgboost_round_parts(n, k, rounds) -> dict:
     ms["round_custom_ms"] = ms["predict_ms"] + ms["objective_ms"] + ms["boost_ms"]
     base = ms["round_builtin_ms"]
     return {"n": n, "k": k, "rounds": rounds - 1, **ms,
-            "heap_reuse": _heap.enabled(), "faults_per_round": float(np.median(faults)),
+            "heap_reuse": _heap.mmap_threshold >= 16 * n * k,
+            "faults_per_round": float(np.median(faults)),
             "round_ratio": ms["round_custom_ms"] / base,
             "zero_cost_ratio": (base - ms["gradient_builtin_ms"] + ms["predict_ms"]
                                 + ms["intake_ms"]) / base}

@@ -57,10 +57,12 @@ class XGBoostObjective(e.EngineObjective):
     (:func:`gradhess._heap.reuse_freed_blocks`, process-wide).
     """
 
+    reuse_heap = True
+    _heap_cells = 0  # the margins' size the allocator was last set for
+
     def __init__(self, objective: Objective | str, reuse_heap: bool = True):
         super().__init__(objective)
         self.reuse_heap = reuse_heap
-        self._heap_cells = 0
 
     def __call__(self, predt: np.ndarray, dtrain):
         if self.reuse_heap and predt.size != self._heap_cells:
@@ -208,13 +210,15 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     evals = [(dtrain, "train")] if verbose_eval else []
     for i, (Xv, yv, wv) in enumerate(eval_list):
         evals.append((dmatrix(Xv, yv, obj, wv, n_classes=t.n_classes), f"valid_{i}"))
-    booster = xgb.train(
-        engine_params, dtrain, num_boost_round=num_boost_round, evals=evals,
-        obj=XGBoostObjective(obj), custom_metric=XGBoostMetric(obj),
-        early_stopping_rounds=early_stopping_rounds, verbose_eval=verbose_eval,
-        evals_result=evals_result, callbacks=callbacks,
-    )
-    _heap.release_free_memory()
+    try:
+        booster = xgb.train(
+            engine_params, dtrain, num_boost_round=num_boost_round, evals=evals,
+            obj=XGBoostObjective(obj), custom_metric=XGBoostMetric(obj),
+            early_stopping_rounds=early_stopping_rounds, verbose_eval=verbose_eval,
+            evals_result=evals_result, callbacks=callbacks,
+        )
+    finally:
+        _heap.release_free_memory()
     booster.set_attr(**{e.METADATA_KEY: json.dumps(e.metadata(obj, t.n_classes, intercept))})
     return booster
 

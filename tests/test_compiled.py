@@ -107,12 +107,13 @@ def test_streaming_stores_write_the_same_values(monkeypatch, z_order, out_order)
     """Outputs above :data:`compiled.STREAM_BYTES` are written with non-temporal stores,
     one output a contiguous run at a time: lowered to 0 here, so that small arrays take that
     path, the values must be bit-identical to the plain stores', in both layouts, on two
-    threads (each range starting mid-block) and with several blocks per thread."""
+    threads (each range starting mid-block), with several blocks per thread and a
+    ``hessian_scale``."""
     rng = np.random.default_rng(7)
     n, k = 2 * compiled._MIN_ROWS_PER_THREAD + 2 * compiled.BLOCK_ROWS + 5, 5
     z = np.asarray(checking.random_margins(rng, n, k), order=z_order)
     y = rng.integers(0, k, n)
-    obj = gradhess.get("cross_entropy", hessian="exact")
+    obj = gradhess.get("cross_entropy", hessian="exact", hessian_scale=1.5)
     monkeypatch.setenv("GRADHESS_NUM_THREADS", "2")
     outs = {}
     for limit in (0, 1 << 62):
@@ -126,6 +127,7 @@ def test_streaming_stores_write_the_same_values(monkeypatch, z_order, out_order)
     np.testing.assert_array_equal(outs[0][1], outs[1 << 62][1])
     gr, hr = reference(obj).gradient_hessian(y, z)
     assert checking.relative_error(outs[0][0], gr, np.ones(n), FLOOR) <= RTOL[np.dtype(np.float32)]
+    assert checking.relative_error(outs[0][1], hr, np.ones(n), FLOOR) <= RTOL[np.dtype(np.float32)]
 
 
 def test_streaming_only_for_large_outputs_of_one_layout(monkeypatch):
@@ -138,6 +140,13 @@ def test_streaming_only_for_large_outputs_of_one_layout(monkeypatch):
     # mixed layouts, or a strided view: written a row at a time, never streamed
     assert not compiled.streaming(c, f)
     assert not compiled.streaming(np.empty((100, 20), np.float32)[:, ::2], c)
+    # binary outputs (their kernels keep plain stores), and misaligned arrays
+    flat = np.empty(1000, np.float32)
+    assert not compiled.streaming(flat, flat)
+    raw = np.zeros(100 * 10 * 4 + 1, np.uint8)
+    misaligned = raw[1:].view(np.float32).reshape(100, 10)
+    assert not misaligned.flags.aligned
+    assert not compiled.streaming(misaligned, c)
 
 
 def test_prepared_targets_reused_and_threads_agree(monkeypatch):

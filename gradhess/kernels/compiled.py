@@ -949,13 +949,16 @@ STREAM_BYTES = 32 << 20
 
 
 def streaming(g: np.ndarray, h: np.ndarray) -> bool:
-    """Whether a kernel writes ``g`` and ``h`` with non-temporal stores: large outputs,
-    both C- or both F-contiguous (each output is then written a contiguous run at a time)."""
-    if not AVAILABLE or not STREAMING_STORES or g.nbytes + h.nbytes < STREAM_BYTES:
+    """Whether a kernel writes ``g`` and ``h`` with non-temporal stores: large softmax
+    outputs, aligned, both C- or both F-contiguous (each output is then written a
+    contiguous run at a time).  The binary kernels take the flag but keep plain stores."""
+    if (not AVAILABLE or not STREAMING_STORES or g.ndim != 2
+            or g.nbytes + h.nbytes < STREAM_BYTES):
         return False
     flags_g, flags_h = g.flags, h.flags
-    return ((flags_g.c_contiguous and flags_h.c_contiguous)
-            or (flags_g.f_contiguous and flags_h.f_contiguous))
+    return flags_g.aligned and flags_h.aligned and (
+        (flags_g.c_contiguous and flags_h.c_contiguous)
+        or (flags_g.f_contiguous and flags_h.f_contiguous))
 
 
 def run(name: str, *args) -> int:
