@@ -624,6 +624,21 @@ if AVAILABLE:
             q[a[r], r] = rest[r] * inv[r]
 
     @njit(inline="always", **_JIT)
+    def stream_rows(out, x, b0, nb, factor):
+        """Rows ``b0:b0 + nb`` of ``out`` from the class-major block ``x`` (times ``factor``)
+        by non-temporal stores, in ``out``'s memory order: one contiguous run for a row-major
+        ``out``, one per class for a column-major one."""
+        k = x.shape[0]
+        if out.strides[0] < out.strides[1]:
+            for j in range(k):
+                for r in range(nb):
+                    _store_streaming(out, (b0 + r, j), x[j, r] * factor)
+        else:
+            for r in range(nb):
+                for j in range(k):
+                    _store_streaming(out, (b0 + r, j), x[j, r] * factor)
+
+    @njit(inline="always", **_JIT)
     def softmax_rows(core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out,
                      stream, start, stop):
         """Rows ``start:stop`` of a softmax batch (see :func:`run`), in blocks of
@@ -738,20 +753,8 @@ if AVAILABLE:
             if stream:
                 # one output at a time: two streams interleaved a cell at a time would
                 # flush the write-combining buffers with partial cache lines
-                if g_out.strides[0] < g_out.strides[1]:
-                    for j in range(k):
-                        for r in range(nb):
-                            _store_streaming(g_out, (b0 + r, j), g[j, r])
-                    for j in range(k):
-                        for r in range(nb):
-                            _store_streaming(h_out, (b0 + r, j), h[j, r] * scale)
-                else:
-                    for r in range(nb):
-                        for j in range(k):
-                            _store_streaming(g_out, (b0 + r, j), g[j, r])
-                    for r in range(nb):
-                        for j in range(k):
-                            _store_streaming(h_out, (b0 + r, j), h[j, r] * scale)
+                stream_rows(g_out, g, b0, nb, 1.0)
+                stream_rows(h_out, h, b0, nb, scale)
             elif g_out.strides[0] < g_out.strides[1] and h_out.strides[0] < h_out.strides[1]:
                 for j in range(k):
                     gj = g_out[b0:b0 + nb, j]
