@@ -5,8 +5,8 @@ allocated array of gradient pairs every round (8 bytes a cell: 80 MB at n = 1e6,
 and frees it once the round's trees are grown.  glibc serves allocations that large
 with a fresh ``mmap`` (above its mmap threshold, at most 32 MiB by default) and unmaps
 them when freed, so each round pays a page fault for every 4 KiB page of the new block:
-about 20,000 faults and 25-30 ms a round at that size, 7% of the round, a cost XGBoost's
-built-in objectives do not have (they keep their gradient buffer).
+about 20,000 faults and 25-31 ms a round at that size, 7-8% of the round, a cost
+XGBoost's built-in objectives do not have (they keep their gradient buffer).
 
 :func:`reuse_freed_blocks` raises glibc's mmap threshold above the size of that block
 and its trim threshold above twice that, so that the block comes from the heap and,
