@@ -228,13 +228,19 @@ def xgboost_round_parts(n, k, rounds) -> dict:
 def xgboost_round_parts_without_heap_reuse(n, k, rounds) -> dict:
     """:func:`xgboost_round_parts` in a fresh interpreter with ``GRADHESS_REUSE_HEAP=0``
     (the allocator's settings, once changed, stay for the life of a process)."""
+    code = ("import json; from gradhess.bench import xgboost_round_parts; "
+            f"print(json.dumps(xgboost_round_parts({int(n)}, {int(k)}, {int(rounds)})))")
+    return _json_from_fresh_interpreter(code, GRADHESS_REUSE_HEAP="0")
+
+
+def _json_from_fresh_interpreter(code: str, **env) -> dict:
+    """Run ``code`` in a fresh Python with ``env`` added to the environment; the JSON
+    object its last line of output prints."""
     import subprocess
     import sys
 
-    code = ("import json; from gradhess.bench import xgboost_round_parts; "
-            f"print(json.dumps(xgboost_round_parts({int(n)}, {int(k)}, {int(rounds)})))")
-    res = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GRADHESS_REUSE_HEAP": "0"},
-                         check=True, capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, check=True,
+                         capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -255,18 +261,11 @@ def compile_costs() -> dict:
     """Import time and first-call time of ``cross_entropy`` on float32 margins, each in a
     fresh interpreter: cold (an empty numba cache, so the kernel is compiled) and warm
     (the cache the cold run wrote)."""
-    import subprocess
-    import sys
     import tempfile
 
-    out = {}
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        for state in ("cold", "warm"):
-            res = subprocess.run([sys.executable, "-c", _FIRST_CALL], env=env, check=True,
-                                 capture_output=True, text=True)
-            out[state] = json.loads(res.stdout.strip().splitlines()[-1])
-    return out
+        return {state: _json_from_fresh_interpreter(_FIRST_CALL, NUMBA_CACHE_DIR=cache)
+                for state in ("cold", "warm")}
 
 
 def kernel_costs(n, k, repeats) -> list[dict]:

@@ -945,9 +945,10 @@ def threads() -> int:
     return os.cpu_count() or 1
 
 
-#: Output bytes (gradient and Hessian together) from which the kernels write with
-#: non-temporal stores: above the size of a last-level cache, where the consumer would not
-#: find them in cache anyway, writing a cache line without reading it first saves that read.
+#: Output bytes (gradient and Hessian together) from which the softmax kernels write with
+#: non-temporal stores: about the size of a last-level cache, above which the consumer would
+#: not find the outputs in cache anyway.  What they gain there (measured, docs/performance.md)
+#: is mostly that the block's scratch arrays are not evicted by the outputs.
 STREAM_BYTES = 32 << 20
 
 
