@@ -149,6 +149,46 @@ def test_streaming_only_for_large_outputs_of_one_layout(monkeypatch):
     assert not compiled.streaming(misaligned, c)
 
 
+MAJORIZER_PAIRS = ["brier", "focal", "ranked_probability", "cross_entropy"]
+
+
+@pytest.mark.parametrize("name", MAJORIZER_PAIRS)
+def test_majorizer_pair_sums_in_tiles(name):
+    """The majorizers' pair sums run in tiles of ``PAIR_TILE`` classes from
+    ``PAIR_TILES_FROM`` classes on, zero-padded to whole tiles: K around that threshold and
+    not a multiple of the tile (the registry's K are 2, 3, 10 and 200), several blocks of
+    rows with a partial last one, the argmax in every class, the batch and the one-row
+    kernels, against the reference to 1e-12."""
+    rng = np.random.default_rng(11)
+    cls = gradhess.OBJECTIVES[name]
+    n = 2 * compiled.BLOCK_ROWS + 17
+    ks = [compiled.PAIR_TILES_FROM - 1, compiled.PAIR_TILES_FROM,
+          compiled.PAIR_TILES_FROM + 1, 3 * compiled.PAIR_TILE + 2]
+    for k in ks:
+        z = checking.random_margins(rng, n, k)
+        z[:k, :] = 0.0
+        z[np.arange(k), np.arange(k)] = 5.0  # row i's argmax is class i
+        y = checking.random_labels(rng, n, k, "soft")
+        w = checking.random_weights(rng, n, k, "cell" if cls.cell_weights else "row")
+        obj = gradhess.get(name, hessian="majorizer")
+        g, h = obj.gradient_hessian(y, z, w)
+        gr, hr = reference(obj).gradient_hessian(y, z, w)
+        scale = row_scale(w, n)
+        assert checking.relative_error(g, gr, scale, FLOOR) <= 1e-12, k
+        assert checking.relative_error(h, hr, scale, FLOOR) <= 1e-12, k
+        # the one-row kernel (CatBoost's), row weights
+        row = compiled.ROW_KERNELS[cls.compiled_kernel]
+        params = np.array(obj.kernel_args() or (0.0,), dtype=np.float64)
+        w_row = rng.uniform(0.5, 2.0, n)
+        _, hr_rows = reference(obj).gradient_hessian(y, z, w_row)
+        g1, h1 = np.empty(k), np.empty(k)
+        for i in range(0, n, 7):
+            row(z[i], y[i], w_row[i], compiled.STRATEGY_CODES["majorizer"], 1.0,
+                hessians.CLIP_FLOOR, params, g1, h1)
+            assert checking.relative_error(h1[None], hr_rows[i:i + 1], w_row[i:i + 1],
+                                           FLOOR) <= 1e-12, (k, i)
+
+
 def test_prepared_targets_reused_and_threads_agree(monkeypatch):
     rng = np.random.default_rng(0)
     n, k = 50_000, 4

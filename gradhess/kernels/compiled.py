@@ -37,6 +37,8 @@ check, which would keep its loop scalar).  Softmax outputs larger than
 :data:`STREAM_BYTES` are written with non-temporal stores on x86-64
 (:func:`streaming`), one output a contiguous run at a time, so that writing them
 neither reads their cache lines first nor evicts the block's scratch arrays.
+The majorizers' pair sums over the K^2 pairs of classes run in tiles of classes
+(:func:`pair_sums`) from :data:`PAIR_TILES_FROM` classes on.
 
 Compiled functions are cached on disk (numba ``cache=True``), so only the
 first import on a machine pays the compile time (reported by
@@ -87,6 +89,35 @@ if AVAILABLE:
 
         def codegen(context, builder, signature, args):
             return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+        return sig, codegen
+
+    def _flat_pointer(context, builder, arrty, arr, index, indexty):
+        ary = context.make_array(arrty)(context, builder, arr)
+        i = context.cast(builder, index, indexty, types.intp)
+        return cgutils.get_item_pointer(context, builder, arrty, ary, [i], wraparound=False)
+
+    @intrinsic
+    def _load(typingctx, arr, index):
+        """``arr[index]`` for a 1-D array and an index known to be in range: no
+        negative-index wraparound (which would keep a loop of computed indices scalar)."""
+        sig = arr.dtype(arr, index)
+
+        def codegen(context, builder, signature, args):
+            return builder.load(_flat_pointer(context, builder, signature.args[0], args[0],
+                                              args[1], signature.args[1]))
+
+        return sig, codegen
+
+    @intrinsic
+    def _store(typingctx, arr, index, value):
+        """``arr[index] = value`` for a 1-D array, like :func:`_load`."""
+        sig = types.void(arr, index, arr.dtype)
+
+        def codegen(context, builder, signature, args):
+            builder.store(args[2], _flat_pointer(context, builder, signature.args[0], args[0],
+                                                 args[1], signature.args[1]))
+            return context.get_dummy_value()
 
         return sig, codegen
 
@@ -184,7 +215,9 @@ if AVAILABLE:
     # ------------------------------------------------------------------ building blocks
     # Every softmax quantity of a block of rows is a (K, B) array, class-major: the
     # inner loops run over the B rows of a class, long enough to vectorise.  ``nb`` is
-    # the number of rows in use.  ``vec`` is (8, B) scratch, ``work`` (8, K + 1, B).
+    # the number of rows in use.  ``vec`` is (8, B) scratch, ``work`` (WORK_SLOTS, K', B) with
+    # K' >= K + 1 (slots 8-12, the tiled pair sums' flat arrays, have K' >= pair_classes(K)).
+    WORK_SLOTS = 13
     @njit(inline="always", **_JIT)
     def sum_others(x, a, out, nb, vec):
         """``out[l, r] = sum_{m != l} x[m, r]``, an explicit sum for the argmax ``a[r]``."""
@@ -228,6 +261,109 @@ if AVAILABLE:
             u[0, r], u[ar, r] = u[ar, r], u[0, r]
             h[0, r], h[ar, r] = h[ar, r], h[0, r]
 
+    # ------------------------------------------------------------------ pair sums in tiles
+    # The majorizers' K^2 sums ``H_l = sum_{m != l} P_l P_m |D_min(l,m) - V_max(l,m)|``.
+    # A loop over the block's rows per pair of classes loads and stores both classes'
+    # sums again for every pair; here the classes go in tiles of PAIR_TILE, and one loop
+    # over the rows does all the pairs of two tiles with the tiles' values in registers
+    # (the tiles written out, so that they need no indexable locals).  The arrays are
+    # flat, a class every BLOCK_ROWS cells, padded to whole tiles with zeros (a zero ``P``
+    # adds nothing).  That stride is a constant, so the compiler sees that the rows a tile
+    # writes are apart and vectorises the row loop; loads and stores go through
+    # ``_load``/``_store`` (no negative-index wraparound, which would make them gathers).
+    # One tile's own sums go to ``A``, a separate array, so that the writes of a loop fall
+    # in two arrays at fixed distances.  The one-row kernels (blocks of one row) keep the
+    # loop per pair.
+    #: Classes per tile of the pair sums, and the class count from which they are used.
+    #: Measured on two threads against the loop per pair (docs/performance.md): 4-7% less
+    #: time at K = 10, 25-30% at K = 50, 48-58% at K = 200; at K = 8 (padded to 10)
+    #: between 3% less and 9% more, so smaller K keep the loop per pair.
+    PAIR_TILE = 5
+    PAIR_TILES_FROM = 10
+
+    @njit(inline="always", **_JIT)
+    def pair_tile_diag(P, D, V, A, l, S, nb):
+        """The pairs within tile ``l:l + 5``, into ``A`` (the tile's sums, overwritten)."""
+        o0, o1, o2, o3, o4 = l * S, (l + 1) * S, (l + 2) * S, (l + 3) * S, (l + 4) * S
+        for r in range(nb):
+            p0, p1, p2 = _load(P, o0 + r), _load(P, o1 + r), _load(P, o2 + r)
+            p3, p4 = _load(P, o3 + r), _load(P, o4 + r)
+            d0, d1, d2, d3 = _load(D, o0 + r), _load(D, o1 + r), _load(D, o2 + r), _load(D, o3 + r)
+            v1, v2, v3, v4 = _load(V, o1 + r), _load(V, o2 + r), _load(V, o3 + r), _load(V, o4 + r)
+            t01, t02 = p0 * p1 * abs(d0 - v1), p0 * p2 * abs(d0 - v2)
+            t03, t04 = p0 * p3 * abs(d0 - v3), p0 * p4 * abs(d0 - v4)
+            t12, t13, t14 = p1 * p2 * abs(d1 - v2), p1 * p3 * abs(d1 - v3), p1 * p4 * abs(d1 - v4)
+            t23, t24, t34 = p2 * p3 * abs(d2 - v3), p2 * p4 * abs(d2 - v4), p3 * p4 * abs(d3 - v4)
+            _store(A, r, (t01 + t02) + (t03 + t04))
+            _store(A, S + r, (t01 + t12) + (t13 + t14))
+            _store(A, 2 * S + r, (t02 + t12) + (t23 + t24))
+            _store(A, 3 * S + r, (t03 + t13) + (t23 + t34))
+            _store(A, 4 * S + r, (t04 + t14) + (t24 + t34))
+
+    @njit(inline="always", **_JIT)
+    def pair_tile(P, D, V, H, A, l, m, S, nb):
+        """The pairs between tile ``l`` and a later tile ``m``: added to ``A`` (tile ``l``)
+        and to rows ``m:m + 5`` of ``H``."""
+        for r in range(nb):
+            p0, p1, p2 = _load(P, l * S + r), _load(P, (l + 1) * S + r), _load(P, (l + 2) * S + r)
+            p3, p4 = _load(P, (l + 3) * S + r), _load(P, (l + 4) * S + r)
+            d0, d1, d2 = _load(D, l * S + r), _load(D, (l + 1) * S + r), _load(D, (l + 2) * S + r)
+            d3, d4 = _load(D, (l + 3) * S + r), _load(D, (l + 4) * S + r)
+            q0, q1, q2 = _load(P, m * S + r), _load(P, (m + 1) * S + r), _load(P, (m + 2) * S + r)
+            q3, q4 = _load(P, (m + 3) * S + r), _load(P, (m + 4) * S + r)
+            v0, v1, v2 = _load(V, m * S + r), _load(V, (m + 1) * S + r), _load(V, (m + 2) * S + r)
+            v3, v4 = _load(V, (m + 3) * S + r), _load(V, (m + 4) * S + r)
+            # row i of the tile: |d_i - v_j| for the five j
+            a00, a01, a02, a03, a04 = abs(d0 - v0), abs(d0 - v1), abs(d0 - v2), abs(d0 - v3), abs(d0 - v4)
+            a10, a11, a12, a13, a14 = abs(d1 - v0), abs(d1 - v1), abs(d1 - v2), abs(d1 - v3), abs(d1 - v4)
+            a20, a21, a22, a23, a24 = abs(d2 - v0), abs(d2 - v1), abs(d2 - v2), abs(d2 - v3), abs(d2 - v4)
+            a30, a31, a32, a33, a34 = abs(d3 - v0), abs(d3 - v1), abs(d3 - v2), abs(d3 - v3), abs(d3 - v4)
+            a40, a41, a42, a43, a44 = abs(d4 - v0), abs(d4 - v1), abs(d4 - v2), abs(d4 - v3), abs(d4 - v4)
+            _store(A, r, _load(A, r) + p0 * (q0 * a00 + q1 * a01 + q2 * a02 + q3 * a03 + q4 * a04))
+            _store(A, S + r, _load(A, S + r) + p1 * (q0 * a10 + q1 * a11 + q2 * a12 + q3 * a13 + q4 * a14))
+            _store(A, 2 * S + r, _load(A, 2 * S + r) + p2 * (q0 * a20 + q1 * a21 + q2 * a22 + q3 * a23 + q4 * a24))
+            _store(A, 3 * S + r, _load(A, 3 * S + r) + p3 * (q0 * a30 + q1 * a31 + q2 * a32 + q3 * a33 + q4 * a34))
+            _store(A, 4 * S + r, _load(A, 4 * S + r) + p4 * (q0 * a40 + q1 * a41 + q2 * a42 + q3 * a43 + q4 * a44))
+            o = m * S + r
+            _store(H, o, _load(H, o) + q0 * (p0 * a00 + p1 * a10 + p2 * a20 + p3 * a30 + p4 * a40))
+            o += S
+            _store(H, o, _load(H, o) + q1 * (p0 * a01 + p1 * a11 + p2 * a21 + p3 * a31 + p4 * a41))
+            o += S
+            _store(H, o, _load(H, o) + q2 * (p0 * a02 + p1 * a12 + p2 * a22 + p3 * a32 + p4 * a42))
+            o += S
+            _store(H, o, _load(H, o) + q3 * (p0 * a03 + p1 * a13 + p2 * a23 + p3 * a33 + p4 * a43))
+            o += S
+            _store(H, o, _load(H, o) + q4 * (p0 * a04 + p1 * a14 + p2 * a24 + p3 * a34 + p4 * a44))
+
+    @njit(**_JIT)
+    def pair_sums(P, D, V, H, A, kt, nb):
+        """``H_l = sum_{m != l} P_l P_m |D_min(l,m) - V_max(l,m)|`` over ``kt`` classes (a
+        multiple of PAIR_TILE) and ``nb`` rows, flat arrays with a class every BLOCK_ROWS
+        cells.  Compiled once for all drivers (inlined into each, it took each driver's
+        compile time from about 8.5 to 14 s)."""
+        S = BLOCK_ROWS
+        for j in range(kt):
+            for r in range(nb):
+                _store(H, j * S + r, 0.0)
+        for l in range(0, kt, PAIR_TILE):  # noqa: E741
+            pair_tile_diag(P, D, V, A, l, S, nb)
+            for m in range(l + PAIR_TILE, kt, PAIR_TILE):
+                pair_tile(P, D, V, H, A, l, m, S, nb)
+            for i in range(PAIR_TILE):
+                for r in range(nb):
+                    o = (l + i) * S + r
+                    _store(H, o, _load(H, o) + _load(A, i * S + r))
+
+    @njit(inline="always", **_JIT)
+    def pair_classes(k):
+        """``k`` rounded up to whole tiles of the pair sums."""
+        return (k + PAIR_TILE - 1) // PAIR_TILE * PAIR_TILE
+
+    @njit(inline="always", **_JIT)
+    def flat_slot(work, i):
+        """Slot ``i`` of ``work`` as one flat array, a class every ``work.shape[2]`` cells."""
+        return work[i].reshape(work.shape[1] * work.shape[2])
+
     @njit(inline="always", **_JIT)
     def majorizer_diag(p, q, u, uq2, a, h, nb, work, vec):
         """Row sums of ``|G|``: ``G_ll + sum_{m != l} p_l p_m |c - u_l - u_m|``."""
@@ -245,6 +381,32 @@ if AVAILABLE:
                     ca[r] += u[j, r] * p[j, r]
         for r in range(nb):
             ca[r] -= u[a[r], r] * q[a[r], r]
+        if k >= PAIR_TILES_FROM and work.shape[2] == BLOCK_ROWS:
+            # tiled pair sums on copies with the argmax swapped into class 0: its pairs
+            # take D_0 = ca, all others D_l = c - u_l, against V_m = u_m
+            S = BLOCK_ROWS
+            P, D, V, H, A = (flat_slot(work, 8), flat_slot(work, 9), flat_slot(work, 10),
+                             flat_slot(work, 11), flat_slot(work, 12))
+            for j in range(k):
+                for r in range(nb):
+                    _store(P, j * S + r, p[j, r])
+                    _store(V, j * S + r, u[j, r])
+            for r in range(nb):
+                o = a[r] * S + r
+                P[r], P[o] = P[o], P[r]
+                V[r], V[o] = V[o], V[r]
+                D[r] = ca[r]
+            for j in range(1, k):
+                for r in range(nb):
+                    _store(D, j * S + r, c[r] - _load(V, j * S + r))
+            pair_sums(P, D, V, H, A, pair_classes(k), nb)
+            for r in range(nb):
+                o = a[r] * S + r
+                H[r], H[o] = H[o], H[r]
+            for j in range(k):
+                for r in range(nb):
+                    h[j, r] += _load(H, j * S + r)
+            return
         # |G| is symmetric: each pair once, added to both rows.  The argmax is swapped into
         # class 0 of its row for the pair loops (and back after), so that its pairs take
         # ca and all others c with no per-row branch in the K^2 loop
@@ -470,6 +632,22 @@ if AVAILABLE:
         for j in range(1, k):
             for r in range(nb):
                 pu[j, r] = pu[j - 1, r] + cp[j - 1, r] * up[j - 1, r]
+        if k >= PAIR_TILES_FROM and work.shape[2] == BLOCK_ROWS:
+            # tiled: the bracket for l < m is D_l - V_m, D_l = pp_l + pu_l, V_m = pu_m - uu_m
+            S = BLOCK_ROWS
+            P, D, V, H, A = (flat_slot(work, 8), flat_slot(work, 9), flat_slot(work, 10),
+                             flat_slot(work, 11), flat_slot(work, 12))
+            for j in range(k):
+                for r in range(nb):
+                    _store(P, j * S + r, p[j, r])
+                    _store(D, j * S + r, pp[j, r] + pu[j, r])
+                    _store(V, j * S + r, pu[j, r] - uu[j, r])
+            pair_sums(P, D, V, H, A, pair_classes(k), nb)
+            for j in range(k):
+                for r in range(nb):
+                    h[j, r] = scale * w[j, r] * (p[j, r] * p[j, r] * abs(pp[j, r] + uu[j, r])
+                                                 + _load(H, j * S + r))
+            return
         # the bracket is symmetric in (l, m): each pair once, m >= l, added to both rows
         for l in range(k):  # noqa: E741
             for r in range(nb):
@@ -658,7 +836,7 @@ if AVAILABLE:
         e = e_flat.reshape((k, bsz))
         blk = np.zeros((6, k, bsz))
         p, q, yb, wb, g, h = blk[0], blk[1], blk[2], blk[3], blk[4], blk[5]
-        work = np.zeros((8, k + 1, bsz))
+        work = np.zeros((WORK_SLOTS, max(k + 1, pair_classes(k)), bsz))
         vec = np.zeros((8, bsz))
         m = np.empty(bsz)
         wbar = np.empty(bsz)
@@ -823,7 +1001,7 @@ if AVAILABLE:
         blk = np.zeros((8, k, 1))
         s, e, p, q, yb, wb, gb, hb = (blk[0], blk[1], blk[2], blk[3], blk[4], blk[5], blk[6],
                                       blk[7])
-        work = np.zeros((8, k + 1, 1))
+        work = np.zeros((WORK_SLOTS, max(k + 1, pair_classes(k)), 1))
         vec = np.zeros((10, 1))
         rest, inv = vec[8], vec[9]
         a = np.zeros(1, np.int64)
