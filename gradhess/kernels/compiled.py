@@ -360,9 +360,17 @@ if AVAILABLE:
         return (k + PAIR_TILE - 1) // PAIR_TILE * PAIR_TILE
 
     @njit(inline="always", **_JIT)
-    def flat_slot(work, i):
-        """Slot ``i`` of ``work`` as one flat array, a class every ``work.shape[2]`` cells."""
-        return work[i].reshape(work.shape[1] * work.shape[2])
+    def use_pair_tiles(k, work):
+        """Whether a block's pair sums go in tiles: enough classes, blocks of BLOCK_ROWS."""
+        return k >= PAIR_TILES_FROM and work.shape[2] == BLOCK_ROWS
+
+    @njit(inline="always", **_JIT)
+    def pair_arrays(work):
+        """The tiled pair sums' flat arrays ``P, D, V, H, A``: slots 8-12 of ``work``, a
+        class every ``work.shape[2]`` cells."""
+        n = work.shape[1] * work.shape[2]
+        return (work[8].reshape(n), work[9].reshape(n), work[10].reshape(n),
+                work[11].reshape(n), work[12].reshape(n))
 
     @njit(inline="always", **_JIT)
     def majorizer_diag(p, q, u, uq2, a, h, nb, work, vec):
@@ -381,12 +389,11 @@ if AVAILABLE:
                     ca[r] += u[j, r] * p[j, r]
         for r in range(nb):
             ca[r] -= u[a[r], r] * q[a[r], r]
-        if k >= PAIR_TILES_FROM and work.shape[2] == BLOCK_ROWS:
+        if use_pair_tiles(k, work):
             # tiled pair sums on copies with the argmax swapped into class 0: its pairs
             # take D_0 = ca, all others D_l = c - u_l, against V_m = u_m
             S = BLOCK_ROWS
-            P, D, V, H, A = (flat_slot(work, 8), flat_slot(work, 9), flat_slot(work, 10),
-                             flat_slot(work, 11), flat_slot(work, 12))
+            P, D, V, H, A = pair_arrays(work)
             for j in range(k):
                 for r in range(nb):
                     _store(P, j * S + r, p[j, r])
@@ -632,11 +639,10 @@ if AVAILABLE:
         for j in range(1, k):
             for r in range(nb):
                 pu[j, r] = pu[j - 1, r] + cp[j - 1, r] * up[j - 1, r]
-        if k >= PAIR_TILES_FROM and work.shape[2] == BLOCK_ROWS:
+        if use_pair_tiles(k, work):
             # tiled: the bracket for l < m is D_l - V_m, D_l = pp_l + pu_l, V_m = pu_m - uu_m
             S = BLOCK_ROWS
-            P, D, V, H, A = (flat_slot(work, 8), flat_slot(work, 9), flat_slot(work, 10),
-                             flat_slot(work, 11), flat_slot(work, 12))
+            P, D, V, H, A = pair_arrays(work)
             for j in range(k):
                 for r in range(nb):
                     _store(P, j * S + r, p[j, r])
