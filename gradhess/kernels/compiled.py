@@ -339,8 +339,8 @@ if AVAILABLE:
     def pair_sums(P, D, V, H, A, kt, nb):
         """``H_l = sum_{m != l} P_l P_m |D_min(l,m) - V_max(l,m)|`` over ``kt`` classes (a
         multiple of PAIR_TILE) and ``nb`` rows, flat arrays with a class every BLOCK_ROWS
-        cells.  Compiled once for all drivers (inlined into each, it took each driver's
-        compile time from about 8.5 to 14 s)."""
+        cells.  Compiled once for all drivers, like its two callers (inlined into each
+        driver, the tiles took a driver's cold compile from about 8.5 to 11-13 s)."""
         S = BLOCK_ROWS
         for j in range(kt):
             for r in range(nb):
@@ -372,6 +372,34 @@ if AVAILABLE:
         return (work[8].reshape(n), work[9].reshape(n), work[10].reshape(n),
                 work[11].reshape(n), work[12].reshape(n))
 
+    @njit(**_JIT)
+    def majorizer_pair_tiles(p, u, c, ca, a, h, work, nb):
+        """:func:`majorizer_diag`'s pair sums by :func:`pair_sums`, added to ``h``: on copies
+        with the argmax swapped into class 0, whose pairs take ``D_0 = ca``, all others
+        ``D_l = c - u_l``, against ``V_m = u_m``.  Compiled once for all drivers."""
+        k = p.shape[0]
+        S = BLOCK_ROWS
+        P, D, V, H, A = pair_arrays(work)
+        for j in range(k):
+            for r in range(nb):
+                _store(P, j * S + r, p[j, r])
+                _store(V, j * S + r, u[j, r])
+        for r in range(nb):
+            o = a[r] * S + r
+            P[r], P[o] = P[o], P[r]
+            V[r], V[o] = V[o], V[r]
+            D[r] = ca[r]
+        for j in range(1, k):
+            for r in range(nb):
+                _store(D, j * S + r, c[r] - _load(V, j * S + r))
+        pair_sums(P, D, V, H, A, pair_classes(k), nb)
+        for r in range(nb):
+            o = a[r] * S + r
+            H[r], H[o] = H[o], H[r]
+        for j in range(k):
+            for r in range(nb):
+                h[j, r] += _load(H, j * S + r)
+
     @njit(inline="always", **_JIT)
     def majorizer_diag(p, q, u, uq2, a, h, nb, work, vec):
         """Row sums of ``|G|``: ``G_ll + sum_{m != l} p_l p_m |c - u_l - u_m|``."""
@@ -390,29 +418,7 @@ if AVAILABLE:
         for r in range(nb):
             ca[r] -= u[a[r], r] * q[a[r], r]
         if use_pair_tiles(k, work):
-            # tiled pair sums on copies with the argmax swapped into class 0: its pairs
-            # take D_0 = ca, all others D_l = c - u_l, against V_m = u_m
-            S = BLOCK_ROWS
-            P, D, V, H, A = pair_arrays(work)
-            for j in range(k):
-                for r in range(nb):
-                    _store(P, j * S + r, p[j, r])
-                    _store(V, j * S + r, u[j, r])
-            for r in range(nb):
-                o = a[r] * S + r
-                P[r], P[o] = P[o], P[r]
-                V[r], V[o] = V[o], V[r]
-                D[r] = ca[r]
-            for j in range(1, k):
-                for r in range(nb):
-                    _store(D, j * S + r, c[r] - _load(V, j * S + r))
-            pair_sums(P, D, V, H, A, pair_classes(k), nb)
-            for r in range(nb):
-                o = a[r] * S + r
-                H[r], H[o] = H[o], H[r]
-            for j in range(k):
-                for r in range(nb):
-                    h[j, r] += _load(H, j * S + r)
+            majorizer_pair_tiles(p, u, c, ca, a, h, work, nb)
             return
         # |G| is symmetric: each pair once, added to both rows.  The argmax is swapped into
         # class 0 of its row for the pair loops (and back after), so that its pairs take
@@ -574,6 +580,25 @@ if AVAILABLE:
         else:
             majorizer_diag(p, q, u, uq2, a, h, nb, work, vec)
 
+    @njit(**_JIT)
+    def ranked_probability_pair_tiles(p, pp, pu, uu, w, h, work, nb, scale):
+        """The ranked probability score's majorizer by :func:`pair_sums`: the bracket for
+        ``l < m`` is ``D_l - V_m``, ``D_l = pp_l + pu_l``, ``V_m = pu_m - uu_m``.  Compiled
+        once for all drivers."""
+        k = p.shape[0]
+        S = BLOCK_ROWS
+        P, D, V, H, A = pair_arrays(work)
+        for j in range(k):
+            for r in range(nb):
+                _store(P, j * S + r, p[j, r])
+                _store(D, j * S + r, pp[j, r] + pu[j, r])
+                _store(V, j * S + r, pu[j, r] - uu[j, r])
+        pair_sums(P, D, V, H, A, pair_classes(k), nb)
+        for j in range(k):
+            for r in range(nb):
+                h[j, r] = scale * w[j, r] * (p[j, r] * p[j, r] * abs(pp[j, r] + uu[j, r])
+                                             + _load(H, j * S + r))
+
     @njit(inline="always", **_JIT)
     def ranked_probability_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work,
                                 vec):
@@ -640,19 +665,7 @@ if AVAILABLE:
             for r in range(nb):
                 pu[j, r] = pu[j - 1, r] + cp[j - 1, r] * up[j - 1, r]
         if use_pair_tiles(k, work):
-            # tiled: the bracket for l < m is D_l - V_m, D_l = pp_l + pu_l, V_m = pu_m - uu_m
-            S = BLOCK_ROWS
-            P, D, V, H, A = pair_arrays(work)
-            for j in range(k):
-                for r in range(nb):
-                    _store(P, j * S + r, p[j, r])
-                    _store(D, j * S + r, pp[j, r] + pu[j, r])
-                    _store(V, j * S + r, pu[j, r] - uu[j, r])
-            pair_sums(P, D, V, H, A, pair_classes(k), nb)
-            for j in range(k):
-                for r in range(nb):
-                    h[j, r] = scale * w[j, r] * (p[j, r] * p[j, r] * abs(pp[j, r] + uu[j, r])
-                                                 + _load(H, j * S + r))
+            ranked_probability_pair_tiles(p, pp, pu, uu, w, h, work, nb, scale)
             return
         # the bracket is symmetric in (l, m): each pair once, m >= l, added to both rows
         for l in range(k):  # noqa: E741
