@@ -93,6 +93,7 @@ if AVAILABLE:
         return sig, codegen
 
     def _flat_pointer(context, builder, arrty, arr, index, indexty):
+        """The address of ``arr[index]`` (1-D), with no negative-index wraparound."""
         ary = context.make_array(arrty)(context, builder, arr)
         i = context.cast(builder, index, indexty, types.intp)
         return cgutils.get_item_pointer(context, builder, arrty, ary, [i], wraparound=False)
@@ -275,9 +276,9 @@ if AVAILABLE:
     # in two arrays at fixed distances.  The one-row kernels (blocks of one row) keep the
     # loop per pair.
     #: Classes per tile of the pair sums, and the class count from which they are used.
-    #: Measured on two threads against the loop per pair (docs/performance.md): 4-7% less
-    #: time at K = 10, 25-30% at K = 50, 48-58% at K = 200; at K = 8 (padded to 10)
-    #: between 3% less and 9% more, so smaller K keep the loop per pair.
+    #: Measured on two threads against the loop per pair (docs/performance.md): 0.91-1.01x
+    #: the time at K = 10, 0.67-0.75x at K = 50, 0.38-0.57x at K = 200; at K = 8 (padded
+    #: to 10) 0.97-1.09x, so smaller K keep the loop per pair.
     PAIR_TILE = 5
     PAIR_TILES_FROM = 10
 
