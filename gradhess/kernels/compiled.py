@@ -217,7 +217,8 @@ if AVAILABLE:
     # Every softmax quantity of a block of rows is a (K, B) array, class-major: the
     # inner loops run over the B rows of a class, long enough to vectorise.  ``nb`` is
     # the number of rows in use.  ``vec`` is (8, B) scratch, ``work`` (WORK_SLOTS, K', B) with
-    # K' >= K + 1 (slots 8-12, the tiled pair sums' flat arrays, have K' >= pair_classes(K)).
+    # K' >= K + 1 (slots 8-12, the tiled pair sums' flat arrays, have K' >= pair_classes(K));
+    # the one-row kernels, which never tile, allocate only the first 8 slots of K + 1.
     WORK_SLOTS = 13
     @njit(inline="always", **_JIT)
     def sum_others(x, a, out, nb, vec):
@@ -279,7 +280,7 @@ if AVAILABLE:
     #: Measured on two threads against the loop per pair (docs/performance.md): 0.91-1.01x
     #: the time at K = 10, 0.67-0.75x at K = 50, 0.38-0.57x at K = 200; at K = 8 (padded
     #: to 10) 0.97-1.09x, so smaller K keep the loop per pair.
-    PAIR_TILE = 5
+    PAIR_TILE = 5  # pair_tile and pair_tile_diag are written out for exactly five classes
     PAIR_TILES_FROM = 10
 
     @njit(inline="always", **_JIT)
@@ -1021,7 +1022,7 @@ if AVAILABLE:
         blk = np.zeros((8, k, 1))
         s, e, p, q, yb, wb, gb, hb = (blk[0], blk[1], blk[2], blk[3], blk[4], blk[5], blk[6],
                                       blk[7])
-        work = np.zeros((WORK_SLOTS, max(k + 1, pair_classes(k)), 1))
+        work = np.zeros((8, k + 1, 1))
         vec = np.zeros((10, 1))
         rest, inv = vec[8], vec[9]
         a = np.zeros(1, np.int64)
