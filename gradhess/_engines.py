@@ -95,6 +95,22 @@ class EngineObjective:
         return f"{type(self).__name__}({self.objective!r})"
 
 
+#: Attribute under which an adapter's data set (``gradhess.xgboost.dmatrix``,
+#: ``gradhess.lightgbm.dataset``) carries its validated :class:`Targets`.
+TARGETS_ATTR = "gradhess_targets"
+
+
+def labels_and_weights(data) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(labels, weights)`` of an engine data set: the validated targets attached by the
+    adapter that built it (float64 soft labels and weights, per-cell weights, shared rather
+    than copied out of the engine), else the engine's own ``get_label``/``get_weight``."""
+    t = getattr(data, TARGETS_ATTR, None)
+    if t is not None:
+        return t.y, t.sample_weight
+    w = data.get_weight()
+    return data.get_label(), (w if w is not None and w.size else None)
+
+
 @dataclass
 class Targets:
     """Validated labels and weights for one data set, in the compact form engines take.

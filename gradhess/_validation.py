@@ -166,11 +166,13 @@ def check_binary_labels(y, n: int) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def check_sample_weight(sample_weight, n: int, k: int | None) -> np.ndarray | None:
+def check_sample_weight(sample_weight, n: int, k: int | None, *,
+                        copy: bool = True) -> np.ndarray | None:
     """Weights: ``(n,)`` per row, or ``(n, K)`` per cell (softmax only); finite, >= 0.
 
     Returns float64, ``(n, 1)`` or ``(n, K)`` for softmax objectives, ``(n,)``
-    for binary ones; ``None`` when no weights were given.
+    for binary ones; ``None`` when no weights were given.  With ``copy=False``, float64
+    weights are returned as they are (a view), not copied.
     """
     if sample_weight is None:
         return None
@@ -194,7 +196,7 @@ def check_sample_weight(sample_weight, n: int, k: int | None) -> np.ndarray | No
         raise ValueError(
             f"sample_weight must be non-negative; got {_row_repr(arr, row)} at row {row}"
         )
-    arr = arr.astype(np.float64)
+    arr = arr.astype(np.float64, copy=copy)
     if k is not None and arr.ndim == 1:
         arr = arr[:, None]
     return arr

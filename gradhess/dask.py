@@ -118,11 +118,9 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
     if not total > 0:
         raise ValueError("cannot compute an intercept: the total weight is zero")
     if objective.is_multiclass:
-        row_y = (np.asarray(b) / total)[None, :]
-        row_w = np.full((1, k), total)
-        return objective._init_raw_kernel(row_y, row_w, *objective.kernel_args()), k
-    return objective._init_raw_kernel(np.array([float(b) / total]), np.array([total]),
-                                      *objective.kernel_args()), None
+        return objective._init_raw_kernel(np.asarray(b, dtype=np.float64), np.full(k, total),
+                                          *objective.kernel_args()), k
+    return objective._init_raw_kernel(float(b), float(total), *objective.kernel_args()), None
 
 
 def train(client, objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,

@@ -27,20 +27,9 @@ import numpy as np
 from . import _engines as e
 from .objectives import Objective
 
-_TARGETS_ATTR = "gradhess_targets"
-
 
 def _lgb():
     return e.require("lightgbm", "lightgbm")
-
-
-def _targets_of(data) -> tuple[np.ndarray, np.ndarray | None]:
-    t = getattr(data, _TARGETS_ATTR, None)
-    if t is not None:
-        return t.y, t.sample_weight
-    y = data.get_label()
-    w = data.get_weight()
-    return y, w
 
 
 class LightGBMObjective(e.EngineObjective):
@@ -57,7 +46,7 @@ class LightGBMObjective(e.EngineObjective):
                 f"{self.objective.name} is a softmax objective but LightGBM produced one score "
                 f"per row: set num_class to K"
             )
-        return self.gradient_hessian(train_data, lambda: _targets_of(train_data), preds)
+        return self.gradient_hessian(train_data, lambda: e.labels_and_weights(train_data), preds)
 
 
 class LightGBMMetric:
@@ -67,7 +56,7 @@ class LightGBMMetric:
         self.objective = e.resolve(objective)
 
     def __call__(self, preds: np.ndarray, eval_data):
-        y, w = _targets_of(eval_data)
+        y, w = e.labels_and_weights(eval_data)
         return self.objective.name, e.mean_loss(self.objective, y, preds, w), False
 
 
@@ -103,9 +92,14 @@ def dataset(X, y, objective: Objective | str, sample_weight=None, *, init_score=
     set your own, or ``False`` for none.  Extra keyword arguments go to
     ``lightgbm.Dataset`` (``reference=`` for validation sets, ...).
     """
-    lgb = _lgb()
     obj = e.resolve(objective)
-    t = e.targets(obj, y, sample_weight, n_classes)
+    return _dataset(X, obj, e.targets(obj, y, sample_weight, n_classes), init_score, intercept,
+                    **kwargs)
+
+
+def _dataset(X, obj: Objective, t: e.Targets, init_score=True, intercept=None, **kwargs):
+    """:func:`dataset` from validated targets (shared with the Dataset, not copied)."""
+    lgb = _lgb()
     label = t.y.argmax(axis=1) if t.soft else t.y
     weight = None if t.cell_weights else t.sample_weight
     if init_score is True:
@@ -117,7 +111,7 @@ def dataset(X, y, objective: Objective | str, sample_weight=None, *, init_score=
         init_score = None
     ds = lgb.Dataset(X, label=np.asarray(label, dtype=np.float64), weight=weight,
                      init_score=init_score, **kwargs)
-    setattr(ds, _TARGETS_ATTR, t)
+    setattr(ds, e.TARGETS_ATTR, t)
     return ds
 
 
@@ -174,7 +168,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     engine_params = _engine_params(obj, t, params)
     eval_list = e.as_eval_list(eval_set)
     e.check_features(X, t.n_rows, eval_list)
-    dtrain = dataset(X, t.y, obj, t.sample_weight, n_classes=t.n_classes, intercept=c)
+    dtrain = _dataset(X, obj, t, intercept=c)
     valid_sets, valid_names = [], []
     for i, (Xv, yv, wv) in enumerate(eval_list):
         valid_sets.append(dataset(Xv, yv, obj, wv, n_classes=t.n_classes, intercept=c,

@@ -2,10 +2,14 @@
 
 * :func:`objective` and :func:`metric` give callables for ``xgboost.train(obj=...,
   custom_metric=...)``; they read labels and weights from the DMatrix.
-* :func:`dmatrix` builds a DMatrix that carries what the objective needs: class
-  indices as the label (``num_class``), soft labels as XGBoost's label matrix
-  (``num_target``), per-cell weights attached to the DMatrix object (with
-  their row means as the DMatrix weight, which XGBoost's sketch uses).
+* :func:`dmatrix` builds a DMatrix that carries what the objective needs: the
+  validated labels and weights, attached to the DMatrix object, which the
+  callables read as they are (float64, not rounded to XGBoost's float32 fields,
+  and not copied out of XGBoost every round).  XGBoost's own fields hold the
+  same labels, class indices (``num_class``) or the soft-label matrix
+  (``num_target``), and one weight per row (the row means of per-cell weights,
+  which XGBoost's sketch uses).  On a DMatrix built otherwise (``xgboost.dask``)
+  the callables read XGBoost's fields.
 * :func:`train` sets what XGBoost gets wrong by default for a custom objective:
   the intercept (a vector ``base_score`` from the objective's ``init_raw``, not
   0.5), ``num_class``/``num_target``, no default metric; the model remembers
@@ -33,20 +37,9 @@ from . import _engines as e
 from . import _heap
 from .objectives import Objective
 
-_CELL_WEIGHT_ATTR = "_gradhess_cell_weight"
-
 
 def _xgb():
     return e.require("xgboost", "xgboost")
-
-
-def _labels_and_weights(dmat):
-    y = dmat.get_label()
-    cell = getattr(dmat, _CELL_WEIGHT_ATTR, None)
-    if cell is not None:
-        return y, cell
-    w = dmat.get_weight()
-    return y, (w if w.size else None)
 
 
 class XGBoostObjective(e.EngineObjective):
@@ -76,7 +69,7 @@ class XGBoostObjective(e.EngineObjective):
             )
         if not self.objective.is_multiclass and predt.ndim == 2:
             predt = predt[:, 0] if predt.shape[1] == 1 else predt
-        return self.gradient_hessian(dtrain, lambda: _labels_and_weights(dtrain), predt)
+        return self.gradient_hessian(dtrain, lambda: e.labels_and_weights(dtrain), predt)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -99,7 +92,7 @@ class XGBoostMetric:
     def __call__(self, predt: np.ndarray, dmat):
         from xgboost import collective
 
-        y, w = _labels_and_weights(dmat)
+        y, w = e.labels_and_weights(dmat)
         if not self.objective.is_multiclass and predt.ndim == 2:
             predt = predt[:, 0]
         sums = np.array(e.loss_sums(self.objective, y, predt, w), dtype=np.float64)
@@ -142,21 +135,22 @@ def dmatrix(X, y, objective: Objective | str, sample_weight=None, *, n_classes=N
 
     Class indices become the label (train with ``num_class=K``); an ``(n, K)``
     probability matrix becomes XGBoost's label matrix (train with
-    ``num_target=K``); ``(n, K)`` cell weights are attached to the DMatrix,
-    where the gradhess callables read them.  Extra keyword arguments go to
-    ``xgboost.DMatrix``.
+    ``num_target=K``).  The validated labels and weights (``(n,)`` or ``(n, K)``
+    per cell) are attached to the DMatrix, where the gradhess callables read
+    them: ``set_label``/``set_weight`` on it afterwards are not seen by them.
+    Extra keyword arguments go to ``xgboost.DMatrix``.
     """
-    xgb = _xgb()
     obj = e.resolve(objective)
-    t = e.targets(obj, y, sample_weight, n_classes)
+    return _dmatrix(X, e.targets(obj, y, sample_weight, n_classes), base_margin=base_margin,
+                    **kwargs)
+
+
+def _dmatrix(X, t: e.Targets, **kwargs):
+    """:func:`dmatrix` from validated targets (shared with the DMatrix, not copied)."""
     # With cell weights the DMatrix still gets one weight per row (their mean): XGBoost uses
     # it to place histogram bins (weighted quantile sketch); the gradients use the cells.
-    weight = t.row_weight()
-    label = t.y.astype(np.float32)
-    dm = xgb.DMatrix(X, label=label, weight=weight, base_margin=base_margin, **kwargs)
-    if t.cell_weights:
-        setattr(dm, _CELL_WEIGHT_ATTR, t.sample_weight)
-    dm.gradhess_targets = t
+    dm = _xgb().DMatrix(X, label=t.y, weight=t.row_weight(), **kwargs)
+    setattr(dm, e.TARGETS_ATTR, t)
     return dm
 
 
@@ -206,7 +200,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     engine_params = _engine_params(obj, t, params, intercept)
     eval_list = e.as_eval_list(eval_set)
     e.check_features(X, t.n_rows, eval_list)
-    dtrain = dmatrix(X, t.y, obj, t.sample_weight, n_classes=t.n_classes)
+    dtrain = _dmatrix(X, t)
     evals = [(dtrain, "train")] if verbose_eval else []
     for i, (Xv, yv, wv) in enumerate(eval_list):
         evals.append((dmatrix(Xv, yv, obj, wv, n_classes=t.n_classes), f"valid_{i}"))

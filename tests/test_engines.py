@@ -293,6 +293,35 @@ def test_xgboost_gradients_are_float32_and_reused(data):
     assert g.dtype == np.float32 and g.flags.c_contiguous and fobj(preds, dm)[0] is g
 
 
+@pytest.mark.parametrize("engine", ["xgboost", "lightgbm"])
+def test_callables_read_the_attached_targets(data, engine):
+    """The labels and cell weights validated when the data set was built are what the
+    callables use, shared rather than copied (or rounded to float32) out of the engine;
+    a data set built without gradhess falls back to the engine's own fields."""
+    X, y, w = data
+    soft = 0.8 * np.eye(K)[y] + 0.2 / K
+    cells = np.outer(w, np.linspace(0.5, 2.0, K))
+    obj = gradhess.get("brier")
+    ds = (gx.dmatrix if engine == "xgboost" else gl.dataset)(X, soft, obj, cells)
+    targets = getattr(ds, _engines.TARGETS_ATTR)
+    fobj = ADAPTERS[engine].objective(obj)
+    preds = np.linspace(-2.0, 2.0, len(y) * K).reshape(len(y), K)
+    preds = preds.astype(np.float32) if engine == "xgboost" else np.asfortranarray(preds)
+    g, h = fobj(preds, ds)
+    prepared = fobj._prepared[1]
+    assert np.shares_memory(prepared.y, targets.y)
+    assert np.shares_memory(prepared.sample_weight, targets.sample_weight)
+    g_ref, h_ref = obj.gradient_hessian(soft, preds.astype(np.float64), cells)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-6, atol=1e-7)
+    if engine == "xgboost":  # a plain DMatrix: XGBoost's float32 label matrix, row weights
+        plain = xgb.DMatrix(X, label=soft, weight=w)
+        g2, h2 = gx.objective(obj)(preds, plain)
+        g_ref, h_ref = obj.gradient_hessian(soft, preds.astype(np.float64), w)
+        np.testing.assert_allclose(g2, g_ref, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(h2, h_ref, rtol=1e-5, atol=1e-6)
+
+
 # ------------------------------------------------------------- bad input
 @pytest.mark.parametrize("engine", list(ADAPTERS))
 def test_class_count_mismatch(data, engine):

@@ -214,6 +214,62 @@ def test_init_raw_is_log_prior():
         close(1 / (1 + np.exp(-c)), 0.25)
 
 
+@pytest.mark.parametrize("name", [n for n in ALL if "label_smoothing" in gradhess.get(n).get_params()])
+def test_init_raw_with_label_smoothing_is_init_raw_on_smoothed_labels(name):
+    """The intercepts apply the smoothing to the label sums; it must agree with smoothing
+    the labels themselves, for every label and weight form."""
+    alpha = 0.2
+    obj = gradhess.get(name, label_smoothing=alpha)
+    plain = gradhess.get(name)
+    for labels in ("hard", "soft"):
+        for weights in (None,) + weight_kinds(name):
+            k = k_for(name)
+            y, _, w = problem(name, labels, weights, k, "float64", seed=3)
+            dense = np.eye(k)[y] if k and y.ndim == 1 else y
+            smoothed = (1 - alpha) * dense + alpha / (k or 2)
+            close(obj.init_raw(y, w), plain.init_raw(smoothed, w), rtol=1e-12, scale=10.0)
+
+
+@pytest.mark.parametrize("labels", ["hard", "soft64", "soft32"])
+@pytest.mark.parametrize("weights", [None, "row", "cell"])
+def test_class_sums_match_the_dense_sums(labels, weights):
+    from gradhess.objectives._base import class_sums
+
+    rng = np.random.default_rng(11)
+    n, k = 301, 7
+    idx = rng.integers(0, k, n)
+    dense = np.eye(k)[idx] if labels == "hard" else rng.dirichlet(np.ones(k) * 0.3, size=n)
+    y = {"hard": idx, "soft64": dense, "soft32": dense.astype(np.float32)}[labels]
+    if labels == "soft32":
+        dense = y.astype(np.float64)
+    w = {None: None, "row": rng.uniform(0, 3, (n, 1)), "cell": rng.uniform(0, 3, (n, k))}[weights]
+    wf = np.ones((n, k)) if w is None else np.broadcast_to(w, (n, k))
+    a, big_w = class_sums(y, w, k)
+    assert a.dtype == big_w.dtype == np.float64 and a.shape == big_w.shape == (k,)
+    close(a, (wf * dense).sum(axis=0))
+    close(big_w, wf.sum(axis=0))
+
+
+@pytest.mark.parametrize("labels", ["hard", "soft"])
+def test_init_raw_allocates_no_n_by_k_float64_arrays(labels):
+    """The intercept of n rows and K classes reduces the labels to class sums: for class
+    indices it never builds the one-hot matrix, for a label matrix no float64 copy."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n, k = 40_000, 50
+    y = rng.integers(0, k, n) if labels == "hard" else rng.dirichlet(np.ones(k), size=n)
+    for weights in (None, rng.uniform(0.5, 2.0, n)):
+        for name in SOFTMAX:
+            obj = gradhess.get(name)
+            tracemalloc.start()
+            obj.init_raw(y, weights, n_classes=k)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            # the validation's boolean masks are n K bytes each; one float64 copy is 8 n K
+            assert peak < (n * k if labels == "hard" else 4 * n * k), (name, peak)
+
+
 def test_init_raw_absent_class_is_finite():
     c = gradhess.SoftmaxCrossEntropy().init_raw(np.array([0, 1, 0]), n_classes=3)
     assert np.isfinite(c).all() and c[2] < c[0] - 20

@@ -425,6 +425,9 @@ def binary_brier_gradient_hessian(y, z, w, hessian):
 # --------------------------------------------------------------------------
 # Intercepts: the constant margin that minimises the weighted loss
 # --------------------------------------------------------------------------
+# A constant prediction's loss depends on the labels and weights only through the
+# sums ``A_j = sum_i w_ij y_ij`` and ``W_j = sum_i w_ij`` (``(K,)`` arrays; floats for
+# binary objectives), which is all these kernels take.
 #: Probabilities are floored here before taking logs, so that a class that
 #: never occurs (whose optimal margin is -inf) gets a finite intercept.
 INIT_PROBA_FLOOR = 1e-12
@@ -434,13 +437,13 @@ def _log_floor(p):
     return np.log(np.maximum(p, INIT_PROBA_FLOOR))
 
 
-def cross_entropy_init_raw(y, w):
-    """``log(A_j / sum_k A_k)`` with ``A_j = sum_i w_ij y_ij``."""
-    a = (np.broadcast_to(w, y.shape) * y).sum(axis=0)
+def cross_entropy_init_raw(a, big_w):
+    """``log(A_j / sum_k A_k)`` with ``A_j = sum_i w_ij y_ij`` (``W`` is not needed)."""
+    a = np.asarray(a, dtype=np.float64)
     return _log_floor(a / a.sum())
 
 
-def brier_init_raw(y, w):
+def brier_init_raw(a, big_w):
     """Minimise ``sum_j W_j p_j^2 - 2 B_j p_j`` over the probability simplex.
 
     ``W_j = sum_i w_ij``, ``B_j = sum_i w_ij y_ij``.  KKT: ``p_j = max(0, (B_j -
@@ -450,9 +453,8 @@ def brier_init_raw(y, w):
     free: they take up any slack left when ``lam = 0``.  With row weights this
     is ``p = weighted mean of y``.
     """
-    wfull = np.broadcast_to(w, y.shape)
-    big_w = wfull.sum(axis=0)
-    big_b = (wfull * y).sum(axis=0)
+    big_b = np.asarray(a, dtype=np.float64)
+    big_w = np.asarray(big_w, dtype=np.float64)
     weighted = big_w > 0
     bw, ww = big_b[weighted], big_w[weighted]
     order = np.argsort(-bw)
@@ -478,9 +480,10 @@ def brier_init_raw(y, w):
     return _log_floor(p)
 
 
-def binary_init_raw(y, w):
-    """``logit`` of the weighted mean label (both binary scores are proper)."""
-    m = float((w * y).sum() / w.sum())
+def binary_init_raw(b, big_w):
+    """``logit`` of the weighted mean label ``B / W`` (``B = sum_i w_i y_i``, ``W = sum_i
+    w_i``; both binary scores are proper)."""
+    m = float(b) / float(big_w)
     m = min(max(m, INIT_PROBA_FLOOR), 1.0 - INIT_PROBA_FLOOR)
     return float(np.log(m) - np.log1p(-m))
 
@@ -525,10 +528,10 @@ def binary_focal_gradient_hessian(y, z, w, hessian, gamma):
     return g, h
 
 
-def mean_label_init_raw(y, w):
+def mean_label_init_raw(a, big_w):
     """``log`` of the weighted mean label row: the constant minimiser of every proper score
     whose optimum over the simplex is the mean (Brier, RPS, spherical with row weights)."""
-    return cross_entropy_init_raw(y, w)
+    return cross_entropy_init_raw(a, big_w)
 
 
 def _refine_init(gradient_hessian, loss, z0, free, iterations=200):
@@ -558,11 +561,11 @@ def _refine_init(gradient_hessian, loss, z0, free, iterations=200):
     return z
 
 
-def focal_init_raw(y, w, gamma):
+def focal_init_raw(a, big_w, gamma):
     """Margins minimising ``sum_k A_k f(p_k)``, ``A_k = sum_i w_ik y_ik``: the log prior
     (exact for ``gamma = 0``) refined by :func:`_refine_init`; classes without label mass
     keep the floored margin."""
-    a = (np.broadcast_to(w, y.shape) * y).sum(axis=0)
+    a = np.asarray(a, dtype=np.float64)
     ybar = (a / a.sum())[None, :]
     z0 = _log_floor(ybar[0])[None, :]
     if gamma == 0.0:
@@ -573,10 +576,10 @@ def focal_init_raw(y, w, gamma):
     return z[0] - z[0].max() + z0[0].max()
 
 
-def binary_focal_init_raw(y, w, gamma):
+def binary_focal_init_raw(b, big_w, gamma):
     """The margin minimising the weighted binary focal loss of a constant prediction."""
-    m = float((w * y).sum() / w.sum())
-    z0 = np.array([binary_init_raw(y, w)])
+    m = float(b) / float(big_w)
+    z0 = np.array([binary_init_raw(b, big_w)])
     if gamma == 0.0 or m in (0.0, 1.0):
         return float(z0[0])
     yy, one = np.array([m]), np.ones(1)

@@ -147,6 +147,11 @@ class Objective:
         """Hook for label transforms such as smoothing; identity by default."""
         return y
 
+    def _transform_sums(self, a, big_w):
+        """:meth:`_transform_labels` on the label sums ``a = sum_i w_i y_i`` (weight sums
+        ``big_w``), for an affine transform; identity by default."""
+        return a
+
     def _row_weight(self, w: np.ndarray) -> np.ndarray:
         """Mean weight of each row, broadcastable against the Hessian."""
         raise NotImplementedError
@@ -190,18 +195,19 @@ class Objective:
     def prepare(self, y, shape: tuple, sample_weight=None) -> "Prepared":
         """Validate labels and weights once for margins of ``shape``, in the compact form
         the compiled kernels read (class indices stay indices); pass the result to
-        :meth:`gradient_hessian_prepared` every boosting round."""
+        :meth:`gradient_hessian_prepared` every boosting round.  Float64 label matrices
+        and weights are kept as they are, not copied: they must not change while in use."""
         if self.is_multiclass:
             n, k = shape
             labels = v.check_softmax_labels(y, n, k, compact=True)
             if labels.ndim == 2 and labels.dtype != np.float64:
                 labels = labels.astype(np.float64)  # one kernel signature for soft labels
-            w = self._check_weight(sample_weight, n, k)
+            w = self._check_weight(sample_weight, n, k, copy=False)
         else:
             (n,) = shape
             k = None
             labels = v.check_binary_labels(y, n)
-            w = v.check_sample_weight(sample_weight, n, None)
+            w = v.check_sample_weight(sample_weight, n, None, copy=False)
         return Prepared(labels, w, tuple(shape))
 
     def gradient_hessian_prepared(self, prepared: "Prepared", raw, gradient_out=None,
@@ -247,6 +253,29 @@ class Objective:
         return g, h
 
 
+def class_sums(labels: np.ndarray, w: np.ndarray | None, k: int):
+    """The sums the intercepts need, ``A_j = sum_i w_ij y_ij`` and ``W_j = sum_i w_ij``
+    (float64 ``(K,)``), without an ``(n, K)`` temporary: ``labels`` are int64 class
+    indices or an ``(n, K)`` probability matrix, ``w`` is None, ``(n, 1)`` or ``(n, K)``."""
+    n = labels.shape[0]
+    cells = w is not None and w.shape[1] > 1
+    row = None if w is None or cells else w[:, 0]
+    if labels.ndim == 1:
+        if cells:
+            a = np.bincount(labels, weights=w[np.arange(n), labels], minlength=k)
+        else:
+            a = np.bincount(labels, weights=row, minlength=k).astype(np.float64)
+    elif cells:
+        a = np.einsum("ij,ij->j", w, labels, dtype=np.float64)
+    elif row is None:
+        a = labels.sum(axis=0, dtype=np.float64)
+    else:
+        a = np.einsum("i,ij->j", row, labels, dtype=np.float64)
+    if cells:
+        return a, w.sum(axis=0)
+    return a, np.full(k, float(n) if row is None else float(row.sum()))
+
+
 class SoftmaxObjective(Objective):
     """Objectives on a softmax link: margins ``(n, K)``, K >= 2.
 
@@ -265,8 +294,8 @@ class SoftmaxObjective(Objective):
             w = np.ones((n, 1))
         return y64, raw.astype(np.float64), w, raw
 
-    def _check_weight(self, sample_weight, n, k):
-        w = v.check_sample_weight(sample_weight, n, k)
+    def _check_weight(self, sample_weight, n, k, copy=True):
+        w = v.check_sample_weight(sample_weight, n, k, copy=copy)
         if w is not None and w.shape[1] > 1 and not self.cell_weights:
             raise ValueError(f"{self.name} takes one weight per row; got sample_weight of shape "
                              f"{np.shape(sample_weight)} (per-cell weights are not defined for it)")
@@ -309,15 +338,13 @@ class SoftmaxObjective(Objective):
         if k < 2:
             raise ValueError(f"a softmax objective needs K >= 2 classes; got K = {k}")
         n = arr.shape[0]
-        y64 = self._transform_labels(v.check_softmax_labels(arr, n, k))
-        w = self._check_weight(sample_weight, n, k)
-        if w is None:
-            w = np.ones((n, 1))
-        if not (np.broadcast_to(w, y64.shape).sum() > 0):
+        labels = v.check_softmax_labels(arr, n, k, compact=True)
+        a, big_w = class_sums(labels, self._check_weight(sample_weight, n, k, copy=False), k)
+        if not (big_w.sum() > 0):
             raise ValueError(
                 f"cannot compute an intercept: the total weight of the {n} rows is zero"
             )
-        return self._init_raw_kernel(y64, w, *self.kernel_args())
+        return self._init_raw_kernel(self._transform_sums(a, big_w), big_w, *self.kernel_args())
 
 
 class BinaryObjective(Objective):
@@ -351,15 +378,14 @@ class BinaryObjective(Objective):
         weighted mean label, its probability clipped to ``[1e-12, 1 - 1e-12]``."""
         arr = np.asarray(y)
         n = arr.shape[0] if arr.ndim else 0
-        y64 = self._transform_labels(v.check_binary_labels(arr, n))
+        y64 = v.check_binary_labels(arr, n)
         w = v.check_sample_weight(sample_weight, n, None)
-        if w is None:
-            w = np.ones(n)
-        if not (w.sum() > 0):
+        b, big_w = (float(y64.sum()), float(n)) if w is None else (float(w @ y64), float(w.sum()))
+        if not (big_w > 0):
             raise ValueError(
                 f"cannot compute an intercept: the total weight of the {n} rows is zero"
             )
-        return self._init_raw_kernel(y64, w, *self.kernel_args())
+        return self._init_raw_kernel(self._transform_sums(b, big_w), big_w, *self.kernel_args())
 
 
 class LabelSmoothing:
@@ -377,6 +403,12 @@ class LabelSmoothing:
             k = y.shape[1] if y.ndim == 2 else 2
             return (1.0 - self.label_smoothing) * y + self.label_smoothing / k
         return y
+
+    def _transform_sums(self, a, big_w):
+        if self.label_smoothing:
+            k = np.shape(a)[0] if np.ndim(a) else 2
+            return (1.0 - self.label_smoothing) * a + self.label_smoothing / k * big_w
+        return a
 
 
 class Focusing:
