@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,45 @@ def labels_and_weights(data) -> tuple[np.ndarray, np.ndarray | None]:
         return t.y, t.sample_weight
     w = data.get_weight()
     return data.get_label(), (w if w is not None and w.size else None)
+
+
+class EngineMetric:
+    """Base of the engine metric callables: the weighted mean loss of an objective on an
+    engine data set, its labels and weights validated the first time that data set is
+    evaluated only (:meth:`Objective.prepare`, held while the data set lives), so that
+    every round computes only the loss (compiled for softmax objectives)."""
+
+    def __init__(self, objective: Objective | str):
+        self.objective = resolve(objective)
+        self._prepared = weakref.WeakKeyDictionary()
+
+    def loss_sums(self, data, raw: np.ndarray) -> tuple[float, float]:
+        """``(sum_i L_i, sum_i wbar_i)`` on data set ``data`` (see :func:`loss_sums`)."""
+        try:
+            entry = self._prepared.get(data)
+        except TypeError:  # a data set that cannot be weakly referenced: no cache
+            entry = None
+        if entry is None or entry[0].shape != np.shape(raw):
+            y, w = labels_and_weights(data)
+            prepared = self.objective.prepare(y, np.shape(raw), w)
+            entry = (prepared, row_weight_total(prepared.sample_weight, np.shape(raw)[0]))
+            try:
+                self._prepared[data] = entry
+            except TypeError:
+                pass
+        return float(self.objective.loss_prepared(entry[0], raw).sum()), entry[1]
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __getstate__(self):
+        return {"objective": self.objective}
+
+    def __setstate__(self, state):
+        self.__init__(state["objective"])
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.objective!r})"
 
 
 @dataclass
@@ -230,10 +270,15 @@ def loss_sums(objective: Objective, y, raw, sample_weight=None) -> tuple[float, 
     """``(sum_i L_i, sum_i wbar_i)`` (``wbar`` = row mean weight): what a weighted mean
     over several data partitions adds up."""
     loss = objective.loss(y, raw, sample_weight)
+    return float(loss.sum()), row_weight_total(sample_weight, loss.shape[0])
+
+
+def row_weight_total(sample_weight, n: int) -> float:
+    """``sum_i wbar_i`` over ``n`` rows (``wbar`` = row mean weight; ``n`` without weights)."""
     if sample_weight is None:
-        return float(loss.sum()), float(loss.shape[0])
+        return float(n)
     w = np.asarray(sample_weight, dtype=np.float64)
-    return float(loss.sum()), float(w.sum() if w.ndim == 1 else w.mean(axis=1).sum())
+    return float(w.sum() if w.ndim == 1 else w.mean(axis=1).sum())
 
 
 def mean_loss(objective: Objective, y, raw, sample_weight=None) -> float:

@@ -1,6 +1,6 @@
 """``gradhess bench``: measurements side by side in one run.
 
-    gradhess bench [--quick] [--parts kernels engines catboost soft] [--out DIR]
+    gradhess bench [--quick] [--parts kernels engines catboost soft metric] [--out DIR]
 
 1. Kernels (``kernels``): the time of one gradient/Hessian evaluation, n rows, K = 10,
    float32 margins as the engines hand them over, for every objective and strategy:
@@ -24,6 +24,10 @@
    feature/label/weight bytes handed to the engine, the resident memory the training
    adds (data set and boosting, sampled while it runs), and model quality (held-out
    cross-entropy to the true class probabilities, which the synthetic task knows).
+
+5. Training with an evaluation set (``metric``): gradhess ``cross_entropy`` with its
+   metric against the built-in objective with its multiclass log loss, with and without
+   an evaluation set as large as the training set.
 
 Timings alternate between the contenders and report medians.  Prints Markdown
 tables and, with ``--out``, writes ``bench.md`` and ``bench.json``.
@@ -383,6 +387,66 @@ def engine_overhead(engine, n, k, rounds, repeats) -> list[dict]:
              "seconds": seconds, "over_builtin": seconds / base} for name, seconds in t.items()]
 
 
+def eval_set_overhead(engine, n, k, rounds, repeats) -> list[dict]:
+    """Training with and without an evaluation set of ``n`` rows (the metric every round),
+    gradhess ``cross_entropy`` against the built-in objective with its multiclass log loss,
+    each through the engine's own ``train`` on data sets built once."""
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    import gradhess
+    import gradhess.lightgbm as gl
+    import gradhess.xgboost as gx
+    from . import _engines as e
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2 * n, 20)).astype(np.float32)
+    y = rng.integers(0, k, 2 * n)
+    Xt, yt, Xv, yv = X[:n], y[:n], X[n:], y[n:]
+    obj = gradhess.get("cross_entropy", hessian="majorizer" if engine == "xgboost" else "exact",
+                       hessian_scale=1.0 if engine == "xgboost" else k / (k - 1))
+    t = e.targets(obj, yt)
+    contenders = {}
+    if engine == "xgboost":
+        params = {"max_depth": 6, "eta": 0.1, "tree_method": "hist", "nthread": 2}
+        builtin = {**params, "objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"}
+        dt, dv = xgb.DMatrix(Xt, label=yt), xgb.DMatrix(Xv, label=yv)
+        ours = gx._engine_params(obj, t, params, e.intercept(obj, t))
+        gt, gv = gx.dmatrix(Xt, yt, obj), gx.dmatrix(Xv, yv, obj)
+        for evals, label in (([], "no eval set"), (True, "eval set")):
+            contenders[("built-in", label)] = (
+                lambda ev=evals: xgb.train(builtin, dt, rounds, evals=[(dv, "v")] if ev else [],
+                                           verbose_eval=False))
+            contenders[("gradhess", label)] = (
+                lambda ev=evals: xgb.train(ours, gt, rounds, evals=[(gv, "v")] if ev else [],
+                                           obj=gx.objective(obj), custom_metric=gx.metric(obj),
+                                           verbose_eval=False))
+    else:
+        params = {"num_leaves": 31, "learning_rate": 0.1, "num_threads": 2, "verbose": -1}
+        builtin = {**params, "objective": "multiclass", "num_class": k, "metric": "multi_logloss"}
+        dt = lgb.Dataset(Xt, label=yt, free_raw_data=False)
+        dv = lgb.Dataset(Xv, label=yv, reference=dt, free_raw_data=False)
+        ours = gl._engine_params(obj, t, params)
+        c = e.intercept(obj, t)
+        gt = gl.dataset(Xt, yt, obj, intercept=c, free_raw_data=False)
+        gv = gl.dataset(Xv, yv, obj, intercept=c, reference=gt, free_raw_data=False)
+        for evals, label in (([], "no eval set"), (True, "eval set")):
+            contenders[("built-in", label)] = (
+                lambda ev=evals: lgb.train(builtin, dt, rounds, valid_sets=[dv] if ev else []))
+            contenders[("gradhess", label)] = (
+                lambda ev=evals: lgb.train(ours, gt, rounds, valid_sets=[gv] if ev else [],
+                                           feval=gl.metric(obj)))
+    for fn in contenders.values():  # warm up: compiled kernels, histogram bins
+        fn()
+    times = _median_alternating(contenders, repeats)
+    rows = []
+    for label in ("no eval set", "eval set"):
+        a, b = times[("gradhess", label)], times[("built-in", label)]
+        rows.append({"engine": engine, "n": n, "k": k, "rounds": rounds, "eval": label,
+                     "gradhess_s": a, "builtin_s": b, "over_builtin": a / b})
+    return rows
+
+
 def synthetic(n, k, seed=0, n_features=20):
     """Features, true class probabilities, and soft labels drawn as noisy versions of them."""
     rng = np.random.default_rng(seed)
@@ -618,11 +682,18 @@ def markdown(results: dict) -> str:
                 f"({r['time_ratio']:.1f}x) | {r['bytes_soft'] / 2**20:.0f} MiB / "
                 f"{r['bytes_replicated'] / 2**20:.0f} MiB ({r['bytes_replicated'] / r['bytes_soft']:.1f}x) "
                 f"| {mem} | {r['kl_soft']:.4f} / {r['kl_replicated']:.4f} |")
+    if results.get("metric"):
+        lines += ["", "| training with an evaluation set (as many rows) | gradhess cross_entropy "
+                  "| built-in | gradhess / built-in |", "|---|---|---|---|"]
+        for r in results["metric"]:
+            lines.append(f"| {r['engine']}, n={r['n']:,}, K={r['k']}, {r['rounds']} rounds, "
+                         f"{r['eval']} | {r['gradhess_s']:.2f} s | {r['builtin_s']:.2f} s "
+                         f"| {r['over_builtin']:.3f}x |")
     return "\n".join(lines)
 
 
 #: Every part, in the order they run.
-PARTS = ("kernels", "engines", "catboost", "soft")
+PARTS = ("kernels", "engines", "catboost", "soft", "metric")
 
 
 def _cpu_model() -> str:
@@ -664,6 +735,10 @@ def run(*, quick: bool = False, parts=PARTS, out=None, log=print) -> dict:
     if "soft" in parts:
         results["soft"] = [soft_vs_replication(engine, n_soft, 10, rounds, repeats)
                            for engine in ("xgboost", "lightgbm")]
+    if "metric" in parts:
+        n_m, r_m = (5000, 5) if quick else (200_000, 20)
+        results["metric"] = [row for engine in ("xgboost", "lightgbm")
+                             for row in eval_set_overhead(engine, n_m, 10, r_m, repeats)]
     results["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     text = markdown(results) + f"\n\nPeak resident memory of the run: {results['peak_rss_mib']:.0f} MiB\n"
     log(text)

@@ -202,16 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(func=_predict)
 
     bench = sub.add_parser(
-        "bench", help="measure costs side by side (kernels, engines, CatBoost, soft labels)",
+        "bench", help="measure costs side by side (kernels, engines, CatBoost, soft labels, "
+                      "evaluation sets)",
         description="Side-by-side measurements in one process, alternating repeats, medians: "
                     "compiled kernels against the NumPy kernels, a streaming-copy floor and "
                     "XGBoost's own gradient; end-to-end training against the built-in objectives "
                     "of XGBoost and LightGBM; CatBoost with a gradhess objective against its "
                     "built-in MultiClass and against an objective doing no work; soft labels "
-                    "against row replication. Prints Markdown; --out writes bench.md and bench.json.")
+                    "against row replication; training with an evaluation set against the built-in "
+                    "objective and metric. Prints Markdown; --out writes bench.md and bench.json.")
     bench.add_argument("--quick", action="store_true", help="small sizes (under two minutes)")
-    bench.add_argument("--parts", nargs="+", choices=["kernels", "engines", "catboost", "soft"],
-                       default=["kernels", "engines", "catboost", "soft"],
+    bench.add_argument("--parts", nargs="+",
+                       choices=["kernels", "engines", "catboost", "soft", "metric"],
+                       default=["kernels", "engines", "catboost", "soft", "metric"],
                        help="which measurements to run (default: all)")
     bench.add_argument("--out", metavar="DIR", help="also write bench.md and bench.json here")
     bench.set_defaults(func=_bench)

@@ -49,15 +49,12 @@ class LightGBMObjective(e.EngineObjective):
         return self.gradient_hessian(train_data, lambda: e.labels_and_weights(train_data), preds)
 
 
-class LightGBMMetric:
+class LightGBMMetric(e.EngineMetric):
     """``feval=`` callable: ``(name, weighted mean loss, is_higher_better=False)``."""
 
-    def __init__(self, objective: Objective | str):
-        self.objective = e.resolve(objective)
-
     def __call__(self, preds: np.ndarray, eval_data):
-        y, w = e.labels_and_weights(eval_data)
-        return self.objective.name, e.mean_loss(self.objective, y, preds, w), False
+        total, weight = self.loss_sums(eval_data, preds)
+        return self.objective.name, total / weight if weight > 0 else float("nan"), False
 
 
 def objective(objective: Objective | str) -> LightGBMObjective:

@@ -77,7 +77,7 @@ class XGBoostObjective(e.EngineObjective):
         return state
 
 
-class XGBoostMetric:
+class XGBoostMetric(e.EngineMetric):
     """The ``custom_metric=`` callable: the weighted mean loss, named after the objective.
 
     The loss and weight sums are combined with XGBoost's collective allreduce, so under
@@ -86,16 +86,12 @@ class XGBoostMetric:
     the identity.
     """
 
-    def __init__(self, objective: Objective | str):
-        self.objective = e.resolve(objective)
-
     def __call__(self, predt: np.ndarray, dmat):
         from xgboost import collective
 
-        y, w = e.labels_and_weights(dmat)
         if not self.objective.is_multiclass and predt.ndim == 2:
             predt = predt[:, 0]
-        sums = np.array(e.loss_sums(self.objective, y, predt, w), dtype=np.float64)
+        sums = np.array(self.loss_sums(dmat, predt), dtype=np.float64)
         total, weight = collective.allreduce(sums, collective.Op.SUM)
         return self.objective.name, float(total / weight) if weight > 0 else float("nan")
 

@@ -245,7 +245,13 @@ def test_bench_quick(tmp_path):
         assert r["gradient_builtin_ms"] < r["round_builtin_ms"]
         assert r["round_custom_ms"] == pytest.approx(r["predict_ms"] + r["objective_ms"] + r["boost_ms"])
         assert r["intake_ms"] == pytest.approx(r["boost_ms"] - r["trees_custom_ms"])
+    metric = {(r["engine"], r["eval"]): r for r in results["metric"]}
+    assert set(metric) == {(e, v) for e in ("xgboost", "lightgbm") for v in ("no eval set", "eval set")}
+    for r in metric.values():
+        assert r["gradhess_s"] > 0 and r["builtin_s"] > 0
+        assert r["over_builtin"] == pytest.approx(r["gradhess_s"] / r["builtin_s"])
     text = (tmp_path / "bench.md").read_text()
+    assert "training with an evaluation set" in text
     assert "| CatBoost |" in text and "compiled / floor" in text and "over built-in" in text
     assert "LightGBM layout" in text
     assert "memory training adds" in text and "Compile cost" in text

@@ -38,6 +38,7 @@ def test_compiled_kernels_are_available_and_used():
         assert cls.compiled_kernel in compiled.BATCH_KERNELS
         if cls.is_multiclass:
             assert cls.compiled_kernel in compiled.ROW_KERNELS
+            assert obj.compiled_loss and cls.compiled_kernel in compiled.LOSS_KERNELS
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -52,6 +53,41 @@ def test_compiled_matches_reference(case, strategy):
     scale = row_scale(w, z.shape[0])
     assert checking.relative_error(g, gr, scale, FLOOR) <= RTOL[z.dtype]
     assert checking.relative_error(h, hr, scale, FLOOR) <= RTOL[z.dtype]
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_compiled_loss_matches_reference(case):
+    name, labels, weights, k, dtype = case
+    y, z, w = problem(name, labels, weights, k, dtype)
+    obj = gradhess.get(name)
+    loss = obj.loss(y, z, w)
+    assert loss.dtype == z.dtype and loss.shape == (z.shape[0],)
+    scale = row_scale(w, z.shape[0])
+    assert checking.relative_error(loss, reference(obj).loss(y, z, w), scale, FLOOR) <= RTOL[z.dtype]
+    prepared = obj.prepare(y, z.shape, w)
+    np.testing.assert_array_equal(obj.loss_prepared(prepared, z), loss)
+
+
+@pytest.mark.parametrize("name", ["focal", "spherical", "cross_entropy"])
+def test_compiled_loss_parameters_layouts_and_bad_margins(name):
+    """Focusing parameters and label smoothing reach the loss kernel; column-major margins;
+    a non-finite margin in a later block is reported by row."""
+    n, k = 3 * compiled.BLOCK_ROWS + 7, 5
+    y, z, w = problem(name, "soft", "row", k, "float64")
+    variants = {"focal": [{"gamma": g} for g in (0.0, 0.5, 2.0, 3.0)],
+                "cross_entropy": [{"label_smoothing": 0.3}], "spherical": [{}]}[name]
+    for params in variants:
+        obj = gradhess.get(name, **params)
+        expected = reference(obj).loss(y, z, w)
+        for zz in (z, np.asfortranarray(z)):
+            got = obj.loss(y, zz, w)
+            assert checking.relative_error(got, expected, row_scale(w, len(y)), FLOOR) <= 1e-12
+    obj = gradhess.get(name)
+    yy = np.arange(n) % k
+    zz = np.zeros((n, k), np.float32)
+    zz[n - 3, 1] = np.inf
+    with pytest.raises(ValueError, match=rf"raw contains NaN or inf \(first at row {n - 3}"):
+        obj.loss(yy, zz)
 
 
 @pytest.mark.parametrize("name", ["focal", "binary_focal"])
@@ -295,3 +331,7 @@ def test_labels_are_validated_once_per_training(engine):
     obj.prepare = counting
     adapter.train(obj, X, y, num_boost_round=6)
     assert len(calls) == 1
+    # and the metric validates each evaluation set's labels once, not every round
+    calls.clear()
+    adapter.train(obj, X[:300], y[:300], num_boost_round=6, eval_set=[(X[300:], y[300:])])
+    assert len(calls) == 2

@@ -22,7 +22,10 @@ probability rows, label smoothing), the weight forms (none, per row, per
 cell), the clip floor, the ``"constant"`` strategy and ``hessian_scale`` are
 written once for all objectives.  Adding an objective takes one core, one
 line per driver and one entry in :data:`BATCH_KERNELS` (and
-:data:`ROW_KERNELS`).
+:data:`ROW_KERNELS`); a softmax objective's loss, for ``Objective.loss`` and
+the engine metrics, is one more short core on the same blocks
+(:func:`softmax_loss_rows`, :data:`LOSS_KERNELS`; without one the NumPy
+definition is used).
 
 The exponentials of a block are computed once, in one contiguous pass, by a
 polynomial ``exp`` (:func:`exp_nonpositive`, relative error below 5e-16 on
@@ -781,6 +784,88 @@ if AVAILABLE:
             h = w * (a * _focal_vq2(a, b, la, gamma) + b * _focal_vq2(b, a, lb, gamma))
         return g, h
 
+    # ------------------------------------------------------------------ losses
+    # loss_core(p, q, zs, rest, y, w, wbar, params, loss, nb, lp, vec): the per-row loss of a
+    # block into ``loss`` (B,), written from the definitions in ``reference``; ``lp`` is a
+    # (K, B) scratch block, ``vec`` (3, B) with row 0 the output.
+    @njit(inline="always", **_JIT)
+    def log_probabilities(zs, rest, lp, nb, vec):
+        """``lp = log p = zs - log(1 + rest)`` of a block (``rest``: see the cores)."""
+        log_t = vec[1]
+        for r in range(nb):
+            log_t[r] = log1p_nonnegative(rest[r])
+        for j in range(zs.shape[0]):
+            for r in range(nb):
+                lp[j, r] = zs[j, r] - log_t[r]
+
+    @njit(inline="always", **_JIT)
+    def cross_entropy_loss_core(p, q, zs, rest, y, w, wbar, params, loss, nb, lp, vec):
+        log_probabilities(zs, rest, lp, nb, vec)
+        for r in range(nb):
+            loss[r] = 0.0
+        for j in range(p.shape[0]):
+            for r in range(nb):
+                wy = w[j, r] * y[j, r]
+                loss[r] -= wy * lp[j, r] if wy != 0.0 else 0.0
+
+    @njit(inline="always", **_JIT)
+    def brier_loss_core(p, q, zs, rest, y, w, wbar, params, loss, nb, lp, vec):
+        for r in range(nb):
+            loss[r] = 0.0
+        for j in range(p.shape[0]):
+            for r in range(nb):
+                d = p[j, r] - y[j, r]
+                loss[r] += w[j, r] * d * d
+
+    @njit(inline="always", **_JIT)
+    def focal_loss_terms(q, lp, y, w, gamma, loss, nb):
+        for r in range(nb):
+            loss[r] = 0.0
+        for j in range(q.shape[0]):
+            for r in range(nb):
+                wy = w[j, r] * y[j, r]
+                loss[r] -= wy * power(q[j, r], gamma) * lp[j, r] if wy != 0.0 else 0.0
+
+    @njit(inline="always", **_JIT)
+    def focal_loss_core(p, q, zs, rest, y, w, wbar, params, loss, nb, lp, vec):
+        log_probabilities(zs, rest, lp, nb, vec)
+        gamma = params[0]
+        if gamma == 2.0:  # a literal: power() folds and the loop vectorises
+            focal_loss_terms(q, lp, y, w, 2.0, loss, nb)
+        else:
+            focal_loss_terms(q, lp, y, w, gamma, loss, nb)
+
+    @njit(inline="always", **_JIT)
+    def ranked_probability_loss_core(p, q, zs, rest, y, w, wbar, params, loss, nb, lp, vec):
+        cp = vec[1]
+        cy = vec[2]
+        for r in range(nb):
+            loss[r] = 0.0
+            cp[r] = 0.0
+            cy[r] = 0.0
+        k = p.shape[0]
+        for j in range(k - 1):
+            for r in range(nb):
+                cp[r] += p[j, r]
+                cy[r] += y[j, r]
+                d = cp[r] - cy[r]
+                loss[r] += d * d
+        for r in range(nb):
+            loss[r] *= wbar[r] / (k - 1)
+
+    @njit(inline="always", **_JIT)
+    def spherical_loss_core(p, q, zs, rest, y, w, wbar, params, loss, nb, lp, vec):
+        n2 = vec[1]
+        for r in range(nb):
+            loss[r] = 0.0
+            n2[r] = 0.0
+        for j in range(p.shape[0]):
+            for r in range(nb):
+                n2[r] += p[j, r] * p[j, r]
+                loss[r] += y[j, r] * p[j, r]
+        for r in range(nb):
+            loss[r] = wbar[r] * (1.0 - loss[r] / math.sqrt(n2[r]))
+
     # ------------------------------------------------------------------ drivers
     @njit(inline="always", **_JIT)
     def core_strategy(strategy):
@@ -838,6 +923,102 @@ if AVAILABLE:
                     _store_streaming(out, (b0 + r, j), x[j, r] * factor)
 
     @njit(inline="always", **_JIT)
+    def block_scratch(k):
+        """The scratch arrays of :func:`softmax_block` for blocks of BLOCK_ROWS rows: flat
+        ``s`` and ``e``, six ``(K, B)`` blocks, and ``m``, ``wbar``, ``rest``, ``inv``,
+        ``check`` and the argmax ``a`` per row."""
+        bsz = BLOCK_ROWS
+        s_flat = np.zeros(k * bsz)
+        e_flat = np.zeros(k * bsz)
+        blk = np.zeros((6, k, bsz))
+        return (s_flat, e_flat, blk, np.empty(bsz), np.empty(bsz), np.empty(bsz), np.empty(bsz),
+                np.empty(bsz), np.zeros(bsz, np.int64))
+
+    @njit(inline="always", **_JIT)
+    def softmax_block(z, y, yidx, w, alpha, b0, nb, s, s_flat, e_flat, e, p, q, yb, wb, wbar, m,
+                      rest, inv, check, a):
+        """Rows ``b0:b0 + nb`` into the class-major block: the shifted margins ``s = z - max
+        z`` (rows with a non-finite margin zeroed), ``e = exp(s)``, ``p``, ``q``, the argmax
+        ``a``, the labels ``yb`` (smoothed by ``alpha``), the weights ``wb`` and their row
+        means ``wbar``; returns the number of rows with a non-finite margin."""
+        k = z.shape[1]
+        hard = yidx.shape[0] > 0
+        kw = w.shape[1] if w.shape[0] > 0 else 0
+        # views of the block: indices from 0 need no wraparound, so loops vectorise;
+        # a column-major array is read a class (a contiguous column slice) at a time
+        if z.strides[0] < z.strides[1]:
+            for j in range(k):
+                zj = z[b0:b0 + nb, j]
+                for r in range(nb):
+                    s[j, r] = zj[r]
+        else:
+            zv = z[b0:b0 + nb]
+            for r in range(nb):
+                for j in range(k):
+                    s[j, r] = zv[r, j]
+        # check[r] is 0 for a finite row and NaN otherwise (inf * 0 is NaN)
+        for r in range(nb):
+            check[r] = 0.0
+        for j in range(k):
+            for r in range(nb):
+                check[r] += s[j, r] * 0.0
+        nbad = 0
+        for r in range(nb):
+            nbad += check[r] != 0.0
+        if nbad:
+            for r in range(nb):
+                if check[r] != 0.0:
+                    for j in range(k):
+                        s[j, r] = 0.0
+        for r in range(nb):
+            m[r] = s[0, r]
+            a[r] = 0
+        for j in range(1, k):
+            for r in range(nb):
+                if s[j, r] > m[r]:
+                    m[r] = s[j, r]
+                    a[r] = j
+        for j in range(k):
+            for r in range(nb):
+                s[j, r] -= m[r]
+        exp_block(s_flat, e_flat)
+        softmax_parts(e, a, p, q, rest, inv, nb)
+        if hard:
+            yiv = yidx[b0:b0 + nb]
+            for j in range(k):
+                for r in range(nb):
+                    yb[j, r] = alpha / k
+            for r in range(nb):
+                yb[yiv[r], r] += 1.0 - alpha
+        else:
+            yv = y[b0:b0 + nb]
+            for r in range(nb):
+                for j in range(k):
+                    yb[j, r] = (1.0 - alpha) * yv[r, j] + alpha / k
+        if kw == 0:
+            for j in range(k):
+                for r in range(nb):
+                    wb[j, r] = 1.0
+            for r in range(nb):
+                wbar[r] = 1.0
+        elif kw == 1:
+            wv = w[b0:b0 + nb]
+            for r in range(nb):
+                wbar[r] = wv[r, 0]
+            for j in range(k):
+                for r in range(nb):
+                    wb[j, r] = wbar[r]
+        else:
+            wv = w[b0:b0 + nb]
+            for r in range(nb):
+                acc = 0.0
+                for j in range(k):
+                    wb[j, r] = wv[r, j]
+                    acc += wb[j, r]
+                wbar[r] = acc / k
+        return nbad
+
+    @njit(inline="always", **_JIT)
     def softmax_rows(core, z, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out,
                      stream, start, stop):
         """Rows ``start:stop`` of a softmax batch (see :func:`run`), in blocks of
@@ -846,100 +1027,20 @@ if AVAILABLE:
         outputs (both C- or both F-contiguous) with non-temporal stores."""
         k = z.shape[1]
         bsz = BLOCK_ROWS
-        hard = yidx.shape[0] > 0
         kw = w.shape[1] if w.shape[0] > 0 else 0
         uniform = kw <= 1
         base = core_strategy(strategy)
         bad = 0
-        s_flat = np.zeros(k * bsz)
-        e_flat = np.zeros(k * bsz)
+        s_flat, e_flat, blk, m, wbar, rest, inv, check, a = block_scratch(k)
         s = s_flat.reshape((k, bsz))
         e = e_flat.reshape((k, bsz))
-        blk = np.zeros((6, k, bsz))
         p, q, yb, wb, g, h = blk[0], blk[1], blk[2], blk[3], blk[4], blk[5]
         work = np.zeros((WORK_SLOTS, max(k + 1, pair_classes(k)), bsz))
         vec = np.zeros((8, bsz))
-        m = np.empty(bsz)
-        wbar = np.empty(bsz)
-        rest = np.empty(bsz)
-        inv = np.empty(bsz)
-        check = np.empty(bsz)
-        a = np.zeros(bsz, np.int64)
         for b0 in range(start, stop, bsz):
             nb = min(stop, b0 + bsz) - b0
-            # views of the block: indices from 0 need no wraparound, so loops vectorise;
-            # a column-major array is read a class (a contiguous column slice) at a time
-            if z.strides[0] < z.strides[1]:
-                for j in range(k):
-                    zj = z[b0:b0 + nb, j]
-                    for r in range(nb):
-                        s[j, r] = zj[r]
-            else:
-                zv = z[b0:b0 + nb]
-                for r in range(nb):
-                    for j in range(k):
-                        s[j, r] = zv[r, j]
-            # check[r] is 0 for a finite row and NaN otherwise (inf * 0 is NaN)
-            for r in range(nb):
-                check[r] = 0.0
-            for j in range(k):
-                for r in range(nb):
-                    check[r] += s[j, r] * 0.0
-            nbad = 0
-            for r in range(nb):
-                nbad += check[r] != 0.0
-            if nbad:
-                bad += nbad
-                for r in range(nb):
-                    if check[r] != 0.0:
-                        for j in range(k):
-                            s[j, r] = 0.0
-            for r in range(nb):
-                m[r] = s[0, r]
-                a[r] = 0
-            for j in range(1, k):
-                for r in range(nb):
-                    if s[j, r] > m[r]:
-                        m[r] = s[j, r]
-                        a[r] = j
-            for j in range(k):
-                for r in range(nb):
-                    s[j, r] -= m[r]
-            exp_block(s_flat, e_flat)
-            softmax_parts(e, a, p, q, rest, inv, nb)
-            if hard:
-                yiv = yidx[b0:b0 + nb]
-                for j in range(k):
-                    for r in range(nb):
-                        yb[j, r] = alpha / k
-                for r in range(nb):
-                    yb[yiv[r], r] += 1.0 - alpha
-            else:
-                yv = y[b0:b0 + nb]
-                for r in range(nb):
-                    for j in range(k):
-                        yb[j, r] = (1.0 - alpha) * yv[r, j] + alpha / k
-            if kw == 0:
-                for j in range(k):
-                    for r in range(nb):
-                        wb[j, r] = 1.0
-                for r in range(nb):
-                    wbar[r] = 1.0
-            elif kw == 1:
-                wv = w[b0:b0 + nb]
-                for r in range(nb):
-                    wbar[r] = wv[r, 0]
-                for j in range(k):
-                    for r in range(nb):
-                        wb[j, r] = wbar[r]
-            else:
-                wv = w[b0:b0 + nb]
-                for r in range(nb):
-                    acc = 0.0
-                    for j in range(k):
-                        wb[j, r] = wv[r, j]
-                        acc += wb[j, r]
-                    wbar[r] = acc / k
+            bad += softmax_block(z, y, yidx, w, alpha, b0, nb, s, s_flat, e_flat, e, p, q, yb, wb,
+                                 wbar, m, rest, inv, check, a)
             core(p, q, s, rest, a, yb, wb, uniform, params, base, g, h, nb, work, vec)
             if strategy == 3:
                 for j in range(k):
@@ -969,6 +1070,29 @@ if AVAILABLE:
                         hv[r, j] = h[j, r] * scale
         if stream:
             _streaming_fence()
+        return bad
+
+    @njit(inline="always", **_JIT)
+    def softmax_loss_rows(core, z, y, yidx, w, alpha, params, out, start, stop):
+        """Per-row losses of rows ``start:stop`` into ``out`` (n,), blocks as in
+        :func:`softmax_rows`; returns the number of rows with a non-finite margin."""
+        k = z.shape[1]
+        bsz = BLOCK_ROWS
+        bad = 0
+        s_flat, e_flat, blk, m, wbar, rest, inv, check, a = block_scratch(k)
+        s = s_flat.reshape((k, bsz))
+        e = e_flat.reshape((k, bsz))
+        p, q, yb, wb, lp = blk[0], blk[1], blk[2], blk[3], blk[4]
+        vec = np.zeros((3, bsz))
+        loss = vec[0]
+        for b0 in range(start, stop, bsz):
+            nb = min(stop, b0 + bsz) - b0
+            bad += softmax_block(z, y, yidx, w, alpha, b0, nb, s, s_flat, e_flat, e, p, q, yb, wb,
+                                 wbar, m, rest, inv, check, a)
+            core(p, q, s, rest, yb, wb, wbar, params, loss, nb, lp, vec)
+            ov = out[b0:b0 + nb]
+            for r in range(nb):
+                ov[r] = loss[r]
         return bad
 
     @njit(inline="always", **_JIT)
@@ -1106,6 +1230,35 @@ if AVAILABLE:
     def spherical_row(z, y, w, strategy, scale, floor, params, g, h):
         one_row(spherical_core, z, y, w, strategy, scale, floor, params, g, h)
 
+    @njit(**_JIT)
+    def cross_entropy_loss_rows(z, y, yidx, w, alpha, params, out, start, stop):
+        return softmax_loss_rows(cross_entropy_loss_core, z, y, yidx, w, alpha, params, out, start, stop)
+
+    @njit(**_JIT)
+    def brier_loss_rows(z, y, yidx, w, alpha, params, out, start, stop):
+        return softmax_loss_rows(brier_loss_core, z, y, yidx, w, alpha, params, out, start, stop)
+
+    @njit(**_JIT)
+    def focal_loss_rows(z, y, yidx, w, alpha, params, out, start, stop):
+        return softmax_loss_rows(focal_loss_core, z, y, yidx, w, alpha, params, out, start, stop)
+
+    @njit(**_JIT)
+    def ranked_probability_loss_rows(z, y, yidx, w, alpha, params, out, start, stop):
+        return softmax_loss_rows(ranked_probability_loss_core, z, y, yidx, w, alpha, params, out, start, stop)
+
+    @njit(**_JIT)
+    def spherical_loss_rows(z, y, yidx, w, alpha, params, out, start, stop):
+        return softmax_loss_rows(spherical_loss_core, z, y, yidx, w, alpha, params, out, start, stop)
+
+    #: Softmax kernel name -> per-row loss kernel ``(z, y, yidx, w, alpha, params, out, start,
+    #: stop)`` (the binary losses, one cell a row, stay with NumPy).
+    LOSS_KERNELS = {
+        "cross_entropy": cross_entropy_loss_rows,
+        "brier": brier_loss_rows,
+        "focal": focal_loss_rows,
+        "ranked_probability": ranked_probability_loss_rows,
+        "spherical": spherical_loss_rows,
+    }
     #: Objective kernel name -> batch kernel over a row range.
     BATCH_KERNELS = {
         "cross_entropy": cross_entropy_rows,
@@ -1128,6 +1281,7 @@ if AVAILABLE:
 else:  # pragma: no cover
     BATCH_KERNELS: dict = {}
     ROW_KERNELS: dict = {}
+    LOSS_KERNELS: dict = {}
 
 #: Rows below which one thread does the whole batch.
 _MIN_ROWS_PER_THREAD = 20_000

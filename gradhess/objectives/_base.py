@@ -24,6 +24,16 @@ _NO_WEIGHT_2D = np.empty((0, 1))
 _NO_WEIGHT_1D = np.empty(0)
 
 
+def _kernel_targets(prepared, k: int):
+    """Prepared softmax targets as the compiled kernels take them: a label matrix (empty
+    for class indices), class indices (empty for a matrix), weights (empty for none)."""
+    y = prepared.y
+    hard = y.ndim == 1
+    w = prepared.sample_weight
+    return (np.empty((0, k)) if hard else y, y if hard else _NO_INDEX,
+            _NO_WEIGHT_2D if w is None else w)
+
+
 def _out(out, name: str, raw: np.ndarray) -> np.ndarray:
     """``out`` checked like :func:`_emit` does, or a new array like ``raw``."""
     if out is None:
@@ -157,9 +167,46 @@ class Objective:
         raise NotImplementedError
 
     def loss(self, y, raw, sample_weight=None) -> np.ndarray:
-        """Per-row loss, shape ``(n,)``, in the dtype of ``raw``."""
+        """Per-row loss, shape ``(n,)``, in the dtype of ``raw``: the fused compiled kernel
+        where there is one (softmax objectives), else the NumPy definition."""
+        if self.compiled_loss:
+            raw = v.check_raw(raw, multiclass=self.is_multiclass)
+            return self.loss_prepared(self.prepare(y, raw.shape, sample_weight), raw, checked=True)
         y64, z, w, raw = self._prepare(y, raw, sample_weight)
         return self._loss_kernel(y64, z, w, *self.kernel_args()).astype(raw.dtype, copy=False)
+
+    @property
+    def compiled_loss(self) -> bool:
+        """Whether :meth:`loss` runs a compiled kernel (softmax objectives; a binary loss is
+        one cell a row, cheap enough in NumPy)."""
+        return self.compiled_path and self.compiled_kernel in compiled.LOSS_KERNELS
+
+    def loss_prepared(self, prepared: "Prepared", raw, *, checked: bool = False) -> np.ndarray:
+        """:meth:`loss` on targets from :meth:`prepare` (an engine's evaluation set, whose
+        labels are validated once): only the margins are checked."""
+        raw = self._prepared_raw(prepared, raw, checked)
+        if not self.compiled_loss:
+            w = prepared.sample_weight
+            return Objective.loss(self, prepared.y, raw, None if w is None else
+                                  (w[:, 0] if w.ndim == 2 and w.shape[1] == 1 else w))
+        out = np.empty(raw.shape[0])
+        ym, yi, w = _kernel_targets(prepared, raw.shape[1])
+        params = np.array(self.kernel_args() or (0.0,), dtype=np.float64)
+        bad = compiled.run_kernel(compiled.LOSS_KERNELS[self.compiled_kernel], raw, ym, yi, w,
+                                  float(getattr(self, "label_smoothing", 0.0)), params, out)
+        if bad:
+            v.check_finite("raw", raw)  # raises, naming the first bad row
+        return out.astype(raw.dtype, copy=False)
+
+    def _prepared_raw(self, prepared: "Prepared", raw, checked: bool) -> np.ndarray:
+        raw = np.asarray(raw)
+        if not checked:
+            if raw.shape != prepared.shape:
+                raise ValueError(f"raw has shape {raw.shape} but the prepared targets are for "
+                                 f"shape {prepared.shape}")
+            if raw.dtype not in (np.float32, np.float64):
+                raw = v.check_raw(raw, multiclass=self.is_multiclass)
+        return raw
 
     def gradient_hessian(
         self,
@@ -214,13 +261,7 @@ class Objective:
                                   hessian_out=None, *, checked: bool = False):
         """:meth:`gradient_hessian` on targets from :meth:`prepare`: only the margins are
         checked (shape; non-finite values are detected inside the kernel)."""
-        raw = np.asarray(raw)
-        if not checked:
-            if raw.shape != prepared.shape:
-                raise ValueError(f"raw has shape {raw.shape} but the prepared targets are for "
-                                 f"shape {prepared.shape}")
-            if raw.dtype not in (np.float32, np.float64):
-                raw = v.check_raw(raw, multiclass=self.is_multiclass)
+        raw = self._prepared_raw(prepared, raw, checked)
         if not self.compiled_path:
             w = prepared.sample_weight
             y = prepared.y
@@ -234,13 +275,7 @@ class Objective:
         code = compiled.STRATEGY_CODES[self.hessian]
         floor = hessians.CLIP_FLOOR
         if self.is_multiclass:
-            k = raw.shape[1]
-            y = prepared.y
-            hard = y.ndim == 1
-            ym = np.empty((0, k)) if hard else y
-            yi = y if hard else _NO_INDEX
-            w = prepared.sample_weight
-            w = _NO_WEIGHT_2D if w is None else w
+            ym, yi, w = _kernel_targets(prepared, raw.shape[1])
             bad = compiled.run(self.compiled_kernel, raw, ym, yi, w, alpha, code,
                                self.hessian_scale, floor, params, g, h)
         else:
