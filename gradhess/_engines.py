@@ -114,9 +114,11 @@ def labels_and_weights(data) -> tuple[np.ndarray, np.ndarray | None]:
 
 class EngineMetric:
     """Base of the engine metric callables: the weighted mean loss of an objective on an
-    engine data set, its labels and weights validated the first time that data set is
-    evaluated only (:meth:`Objective.prepare`, held while the data set lives), so that
-    every round computes only the loss (compiled for softmax objectives)."""
+    engine data set, its labels and weights read and validated the first time that data
+    set is evaluated only (:meth:`Objective.prepare`, held while the data set lives), so
+    that every round computes only the loss (compiled for softmax objectives).  (As for
+    :class:`EngineObjective`, labels changed on a data set after its first evaluation are
+    therefore not seen.)"""
 
     def __init__(self, objective: Objective | str):
         self.objective = resolve(objective)
@@ -129,6 +131,7 @@ class EngineMetric:
         except TypeError:  # a data set that cannot be weakly referenced: no cache
             entry = None
         if entry is None or entry[0].shape != np.shape(raw):
+            raw = v.check_raw(raw, multiclass=self.objective.is_multiclass)  # names bad shapes
             y, w = labels_and_weights(data)
             prepared = self.objective.prepare(y, np.shape(raw), w)
             entry = (prepared, row_weight_total(prepared.sample_weight, np.shape(raw)[0]))

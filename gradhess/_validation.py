@@ -77,8 +77,9 @@ def check_raw(raw, *, multiclass: bool) -> np.ndarray:
     return arr
 
 
-def check_class_labels(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Integer class indices in ``[0, n_classes)``; returns int64."""
+def check_class_labels(y: np.ndarray, n_classes: int, *, copy: bool = True) -> np.ndarray:
+    """Integer class indices in ``[0, n_classes)``; returns int64 (with ``copy=False``,
+    int64 indices as they are)."""
     if y.dtype.kind == "f":
         check_finite("y", y)
         frac = y != np.round(y)
@@ -95,7 +96,7 @@ def check_class_labels(y: np.ndarray, n_classes: int) -> np.ndarray:
             f"y has a class index outside [0, {n_classes - 1}] for K = {n_classes} classes: "
             f"{y[row].item()!r} at row {row}"
         )
-    return y.astype(np.int64)
+    return y.astype(np.int64, copy=copy)
 
 
 def check_probabilities(name: str, y: np.ndarray, *, rows_sum_to_one: bool) -> None:
@@ -123,13 +124,14 @@ def check_softmax_labels(y, n: int, k: int, *, compact: bool = False) -> np.ndar
     """Labels for a softmax objective: ``(n,)`` class indices or ``(n, K)`` probabilities.
 
     Returns an ``(n, K)`` float64 probability matrix; with ``compact``, int64 class
-    indices for 1-D labels and the (float32 or float64) matrix itself for soft labels.
+    indices for 1-D labels and the (float32 or float64) matrix itself for soft labels
+    (given arrays of those dtypes are returned as they are, not copied).
     """
     arr = as_numeric("y", y)
     if arr.ndim == 1:
         if arr.shape[0] != n:
             raise ValueError(f"y has {arr.shape[0]} rows but raw has {n} (shape {(n, k)})")
-        idx = check_class_labels(arr, k)
+        idx = check_class_labels(arr, k, copy=not compact)
         if compact:
             return idx
         onehot = np.zeros((n, k), dtype=np.float64)
@@ -152,8 +154,9 @@ def check_softmax_labels(y, n: int, k: int, *, compact: bool = False) -> np.ndar
     )
 
 
-def check_binary_labels(y, n: int) -> np.ndarray:
-    """Labels for a binary objective: ``(n,)`` values in [0, 1]; returns float64."""
+def check_binary_labels(y, n: int, *, copy: bool = True) -> np.ndarray:
+    """Labels for a binary objective: ``(n,)`` values in [0, 1]; returns float64 (with
+    ``copy=False``, float64 labels as they are)."""
     arr = as_numeric("y", y)
     if arr.ndim != 1:
         raise ValueError(
@@ -163,7 +166,7 @@ def check_binary_labels(y, n: int) -> np.ndarray:
     if arr.shape[0] != n:
         raise ValueError(f"y has {arr.shape[0]} rows but raw has {n}")
     check_probabilities("y", arr, rows_sum_to_one=False)
-    return arr.astype(np.float64)
+    return arr.astype(np.float64, copy=copy)
 
 
 def check_sample_weight(sample_weight, n: int, k: int | None, *,

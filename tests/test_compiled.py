@@ -335,3 +335,37 @@ def test_labels_are_validated_once_per_training(engine):
     calls.clear()
     adapter.train(obj, X[:300], y[:300], num_boost_round=6, eval_set=[(X[300:], y[300:])])
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("engine", ["xgboost", "lightgbm"])
+def test_metrics_validate_labels_once_and_name_bad_margins(engine, monkeypatch):
+    """A binary objective's metric (NumPy loss) checks its evaluation labels once too; a
+    metric handed margins of the wrong shape says so."""
+    import importlib
+
+    from gradhess import _validation
+
+    adapter = importlib.import_module(f"gradhess.{engine}")
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(400, 4))
+    yb = (X[:, 0] > 0).astype(float)
+    calls = []
+    original = _validation.check_binary_labels
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_validation, "check_binary_labels", counting)
+    counts = []
+    for rounds in (2, 8):
+        calls.clear()
+        adapter.train("binary_cross_entropy", X[:300], yb[:300], num_boost_round=rounds,
+                      eval_set=[(X[300:], yb[300:])])
+        counts.append(len(calls))
+    assert counts[0] == counts[1] > 0  # not once a round
+    metric = adapter.metric("cross_entropy")
+    ds = (adapter.dmatrix if engine == "xgboost" else adapter.dataset)(X, np.arange(400) % 3,
+                                                                       "cross_entropy")
+    with pytest.raises(ValueError, match=r"raw must be a 2-D array of margins .* got shape \(400,\)"):
+        metric(np.zeros(400), ds)

@@ -314,6 +314,10 @@ def test_callables_read_the_attached_targets(data, engine):
     g_ref, h_ref = obj.gradient_hessian(soft, preds.astype(np.float64), cells)
     np.testing.assert_allclose(g, g_ref, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(h, h_ref, rtol=1e-6, atol=1e-7)
+    hard = (gx.dmatrix if engine == "xgboost" else gl.dataset)(X, y, obj)  # class indices
+    fobj_hard = ADAPTERS[engine].objective(obj)
+    fobj_hard(preds, hard)
+    assert np.shares_memory(fobj_hard._prepared[1].y, getattr(hard, _engines.TARGETS_ATTR).y)
     if engine == "xgboost":  # a plain DMatrix: XGBoost's float32 label matrix, row weights
         plain = xgb.DMatrix(X, label=soft, weight=w)
         g2, h2 = gx.objective(obj)(preds, plain)

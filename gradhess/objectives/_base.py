@@ -159,7 +159,8 @@ class Objective:
 
     def _transform_sums(self, a, big_w):
         """:meth:`_transform_labels` on the label sums ``a = sum_i w_i y_i`` (weight sums
-        ``big_w``), for an affine transform; identity by default."""
+        ``big_w``), for an affine transform; identity by default.  The intercepts use it:
+        a class that overrides one must override the other."""
         return a
 
     def _row_weight(self, w: np.ndarray) -> np.ndarray:
@@ -185,10 +186,16 @@ class Objective:
         """:meth:`loss` on targets from :meth:`prepare` (an engine's evaluation set, whose
         labels are validated once): only the margins are checked."""
         raw = self._prepared_raw(prepared, raw, checked)
-        if not self.compiled_loss:
+        if not self.compiled_loss:  # the NumPy definition, on the validated targets as they are
+            y = prepared.y
+            if self.is_multiclass and y.ndim == 1:
+                y = np.eye(raw.shape[1])[y]
             w = prepared.sample_weight
-            return Objective.loss(self, prepared.y, raw, None if w is None else
-                                  (w[:, 0] if w.ndim == 2 and w.shape[1] == 1 else w))
+            if w is None:
+                w = np.ones((raw.shape[0], 1) if self.is_multiclass else raw.shape[0])
+            loss = self._loss_kernel(self._transform_labels(y.astype(np.float64, copy=False)),
+                                     raw.astype(np.float64), w, *self.kernel_args())
+            return loss.astype(raw.dtype, copy=False)
         out = np.empty(raw.shape[0])
         ym, yi, w = _kernel_targets(prepared, raw.shape[1])
         params = np.array(self.kernel_args() or (0.0,), dtype=np.float64)
@@ -242,8 +249,9 @@ class Objective:
     def prepare(self, y, shape: tuple, sample_weight=None) -> "Prepared":
         """Validate labels and weights once for margins of ``shape``, in the compact form
         the compiled kernels read (class indices stay indices); pass the result to
-        :meth:`gradient_hessian_prepared` every boosting round.  Float64 label matrices
-        and weights are kept as they are, not copied: they must not change while in use."""
+        :meth:`gradient_hessian_prepared` every boosting round.  Labels and weights already
+        in the kernels' dtypes (int64 class indices, float64 label matrices, binary labels
+        and weights) are kept as they are, not copied: they must not change while in use."""
         if self.is_multiclass:
             n, k = shape
             labels = v.check_softmax_labels(y, n, k, compact=True)
@@ -253,7 +261,7 @@ class Objective:
         else:
             (n,) = shape
             k = None
-            labels = v.check_binary_labels(y, n)
+            labels = v.check_binary_labels(y, n, copy=False)
             w = v.check_sample_weight(sample_weight, n, None, copy=False)
         return Prepared(labels, w, tuple(shape))
 
