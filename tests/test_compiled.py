@@ -41,6 +41,32 @@ def test_compiled_kernels_are_available_and_used():
             assert obj.compiled_loss and cls.compiled_kernel in compiled.LOSS_KERNELS
 
 
+@pytest.mark.parametrize("name", ["brier", "binary_focal"])
+def test_read_only_and_writable_inputs_share_one_compiled_signature(name):
+    # numba types read-only arrays apart from writable ones: without the read-only views
+    # at the kernel boundary each mix of the two compiles the kernel again (seconds each)
+    obj = gradhess.get(name)
+    k = 4 if obj.is_multiclass else None
+    y, z, w = (a.copy() for a in problem(name, "soft", "row", k, "float64"))
+    kernel = compiled.BATCH_KERNELS[obj.compiled_kernel]
+    loss = compiled.LOSS_KERNELS.get(obj.compiled_kernel)
+    g, h = obj.gradient_hessian(y, z, w)
+    obj.loss(y, z, w)
+    seen = set(kernel.signatures), loss and set(loss.signatures)
+    for a in (y, z, w):
+        a.flags.writeable = False
+    g2, h2 = obj.gradient_hessian(y, z, w)
+    obj.loss(y, z, w)
+    assert (set(kernel.signatures), loss and set(loss.signatures)) == seen
+    np.testing.assert_array_equal(g2, g)
+    np.testing.assert_array_equal(h2, h)
+    view = compiled.read_only(z)
+    assert view is z  # read-only already: passed as it is
+    z = z.copy()
+    view = compiled.read_only(z)
+    assert np.shares_memory(view, z) and not view.flags.writeable and z.flags.writeable
+
+
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.parametrize("strategy", hessians.STRATEGIES)
 def test_compiled_matches_reference(case, strategy):

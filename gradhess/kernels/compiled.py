@@ -1402,12 +1402,32 @@ def streaming(g: np.ndarray, h: np.ndarray) -> bool:
         or (flags_g.f_contiguous and flags_h.f_contiguous))
 
 
+def read_only(a):
+    """``a`` itself if it is not a writable array, else a read-only view of it (no copy).
+
+    numba compiles a kernel anew for each combination of read-only and writable arrays
+    it is called with (the same dtypes and layouts otherwise): the kernels take all their
+    inputs read-only, so that one signature serves a caller's arrays either way."""
+    if isinstance(a, np.ndarray) and a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
 def run(name: str, *args) -> int:
     """Run batch kernel ``name`` on all rows, split in contiguous ranges over :func:`threads`
     threads (the kernels release the GIL).  ``args`` are the kernel's arguments up to the
-    outputs ``g, h`` (``stream``, ``start`` and ``stop`` are added here); returns the
-    number of rows with non-finite margins."""
-    return run_kernel(BATCH_KERNELS[name], *args, streaming(args[-2], args[-1]))
+    outputs ``g, h`` (``stream``, ``start`` and ``stop`` are added here); the inputs are
+    passed read-only (:func:`read_only`).  Returns the number of rows with non-finite
+    margins."""
+    g, h = args[-2:]
+    return run_kernel(BATCH_KERNELS[name], *map(read_only, args[:-2]), g, h, streaming(g, h))
+
+
+def run_loss(name: str, *args) -> int:
+    """:func:`run` for loss kernel ``name``: ``args`` are its arguments up to the output
+    ``out`` (the per-row losses), the inputs passed read-only."""
+    return run_kernel(LOSS_KERNELS[name], *map(read_only, args[:-1]), args[-1])
 
 
 def run_kernel(kernel, *args) -> int:

@@ -199,8 +199,8 @@ class Objective:
         out = np.empty(raw.shape[0])
         ym, yi, w = _kernel_targets(prepared, raw.shape[1])
         params = np.array(self.kernel_args() or (0.0,), dtype=np.float64)
-        bad = compiled.run_kernel(compiled.LOSS_KERNELS[self.compiled_kernel], raw, ym, yi, w,
-                                  float(getattr(self, "label_smoothing", 0.0)), params, out)
+        bad = compiled.run_loss(self.compiled_kernel, raw, ym, yi, w,
+                                float(getattr(self, "label_smoothing", 0.0)), params, out)
         if bad:
             v.check_finite("raw", raw)  # raises, naming the first bad row
         return out.astype(raw.dtype, copy=False)
