@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import functools
+import os
 import zlib
+from pathlib import Path
 
 import numpy as np
 import gradhess
 from gradhess import checking
+
+# Subprocesses (the CLI, fresh interpreters, Dask workers) run the gradhess these tests
+# import, not another installed copy of it, and so share its compiled-kernel cache: numba
+# caches next to the source, so a second copy compiles every kernel again.
+_ROOT = str(Path(gradhess.__file__).resolve().parents[1])
+if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != _ROOT:
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
 
 SOFTMAX = [n for n, c in gradhess.OBJECTIVES.items() if c.is_multiclass]
 BINARY = [n for n, c in gradhess.OBJECTIVES.items() if not c.is_multiclass]

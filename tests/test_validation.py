@@ -145,8 +145,9 @@ class TestSoftmaxInput:
             obj.gradient_hessian(Y, Z, hessian_out=np.empty((3, 4)))
         # float32 out arrays for float64 margins, in column-major order: what LightGBM reads
         g32 = np.empty((4, 3), np.float32, order="F")
-        g, _ = obj.gradient_hessian(Y, Z, gradient_out=g32)
-        assert g is g32
+        h32 = np.empty((4, 3), np.float32, order="F")
+        g, h = obj.gradient_hessian(Y, np.asfortranarray(Z), gradient_out=g32, hessian_out=h32)
+        assert g is g32 and h is h32
         np.testing.assert_allclose(g32, obj.gradient_hessian(Y, Z)[0], rtol=1e-7)
         ro = np.empty((4, 3))
         ro.flags.writeable = False
