@@ -219,8 +219,10 @@ def test_majorizer_pair_sums_in_tiles(name):
     """The majorizers' pair sums run in tiles of ``PAIR_TILE`` classes from
     ``PAIR_TILES_FROM`` classes on, zero-padded to whole tiles: K around that threshold and
     not a multiple of the tile (the registry's K are 2, 3, 10 and 200), several blocks of
-    rows with a partial last one, the argmax in every class; the batch kernels (tiled) and
-    the one-row kernels (which keep the loop per pair), against the reference to 1e-12."""
+    rows with a partial last one, the argmax in every class; the batch kernels (tiled:
+    adding to the block's ``h`` in place, reading ``u`` in place for Brier and focal and
+    from a copy for cross-entropy, whose ``u`` is its cell weights) and the one-row kernels
+    (which keep the loop per pair), against the reference to 1e-12."""
     rng = np.random.default_rng(11)
     cls = gradhess.OBJECTIVES[name]
     n = 2 * compiled.BLOCK_ROWS + 17

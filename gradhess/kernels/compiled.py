@@ -220,12 +220,17 @@ if AVAILABLE:
     # Every softmax quantity of a block of rows is a (K, B) array, class-major: the
     # inner loops run over the B rows of a class, long enough to vectorise.  ``nb`` is
     # the number of rows in use.  ``vec`` is (8, B) scratch, ``work`` (WORK_SLOTS, K', B) with
-    # K' >= K + 1 (slots 8-12, the tiled pair sums' flat arrays, have K' >= pair_classes(K));
-    # the one-row kernels, which never tile, allocate only the first 8 slots of K + 1.
+    # K' >= K + 1 and, in the batch driver, K' >= pair_classes(K): slots 8-12 are the tiled
+    # pair sums' flat arrays (:func:`pair_arrays`).  The batch driver keeps ``h`` in slot
+    # SLOT_H, and the cores whose majorizer sums pairs of ``u`` keep ``u`` in slot SLOT_V,
+    # so that the pair sums add to ``h`` and read ``u`` in place.
     WORK_SLOTS = 13
+    SLOT_P, SLOT_D, SLOT_V, SLOT_H, SLOT_A = 8, 9, 10, 11, 12
     @njit(inline="always", **_JIT)
     def sum_others(x, a, out, nb, vec):
-        """``out[l, r] = sum_{m != l} x[m, r]``, an explicit sum for the argmax ``a[r]``."""
+        """``out[l, r] = sum_{m != l} x[m, r]``, an explicit sum for the argmax ``a[r]``;
+        leaves the sums over all classes in ``vec[6]``, over those but the argmax in
+        ``vec[7]``."""
         k = x.shape[0]
         total = vec[6]
         other = vec[7]
@@ -342,14 +347,11 @@ if AVAILABLE:
 
     @njit(**_JIT)
     def pair_sums(P, D, V, H, A, kt, nb):
-        """``H_l = sum_{m != l} P_l P_m |D_min(l,m) - V_max(l,m)|`` over ``kt`` classes (a
+        """``H_l += sum_{m != l} P_l P_m |D_min(l,m) - V_max(l,m)|`` over ``kt`` classes (a
         multiple of PAIR_TILE) and ``nb`` rows, flat arrays with a class every BLOCK_ROWS
         cells.  Compiled once for all drivers, like its two callers (inlined into each
         driver, the tiles took a driver's cold compile from about 8.5 to 11-13 s)."""
         S = BLOCK_ROWS
-        for j in range(kt):
-            for r in range(nb):
-                _store(H, j * S + r, 0.0)
         for l in range(0, kt, PAIR_TILE):  # noqa: E741
             pair_tile_diag(P, D, V, A, l, S, nb)
             for m in range(l + PAIR_TILE, kt, PAIR_TILE):
@@ -371,55 +373,74 @@ if AVAILABLE:
 
     @njit(inline="always", **_JIT)
     def pair_arrays(work):
-        """The tiled pair sums' flat arrays ``P, D, V, H, A``: slots 8-12 of ``work``, a
-        class every ``work.shape[2]`` cells."""
+        """The tiled pair sums' flat arrays ``P, D, V, H, A``: slots SLOT_P to SLOT_A of
+        ``work``, a class every ``work.shape[2]`` cells."""
         n = work.shape[1] * work.shape[2]
-        return (work[8].reshape(n), work[9].reshape(n), work[10].reshape(n),
-                work[11].reshape(n), work[12].reshape(n))
+        return (work[SLOT_P].reshape(n), work[SLOT_D].reshape(n), work[SLOT_V].reshape(n),
+                work[SLOT_H].reshape(n), work[SLOT_A].reshape(n))
+
+    @njit(inline="always", **_JIT)
+    def copy_into(x, flat, nb):
+        """Copy the block ``x`` (K, B) into the flat pair array ``flat``."""
+        S = BLOCK_ROWS
+        for j in range(x.shape[0]):
+            for r in range(nb):
+                _store(flat, j * S + r, x[j, r])
+
+    @njit(inline="always", **_JIT)
+    def check_h_slot(h, H):
+        """The tiled pair sums add to ``h`` where it lives: in the batch driver's slot."""
+        if h.ctypes.data != H.ctypes.data:
+            raise ValueError("the tiled pair sums need h in work[SLOT_H]")
+
+    @njit(inline="always", **_JIT)
+    def swap_flat(a, X, nb):
+        """Swap class ``a[r]`` and class 0 of every row ``r`` of the flat pair array ``X``
+        (its own inverse)."""
+        S = BLOCK_ROWS
+        for r in range(nb):
+            o = a[r] * S + r
+            X[r], X[o] = X[o], X[r]
 
     @njit(**_JIT)
     def majorizer_pair_tiles(p, u, c, ca, a, h, work, nb):
-        """:func:`majorizer_diag`'s pair sums by :func:`pair_sums`, added to ``h``: on copies
-        with the argmax swapped into class 0, whose pairs take ``D_0 = ca``, all others
-        ``D_l = c - u_l``, against ``V_m = u_m``.  Compiled once for all drivers."""
+        """:func:`majorizer_diag`'s pair sums by :func:`pair_sums`, added to ``h`` in place
+        (the batch driver's, in slot SLOT_H), with the argmax swapped into class 0, whose
+        pairs take ``D_0 = ca``, all others ``D_l = c - u_l``, against ``V_m = u_m``.
+        ``u`` is read in place where it lives in slot SLOT_V (Brier, focal), copied
+        otherwise (cross-entropy's cell weights); ``p`` is copied.  Compiled once for all
+        drivers."""
         k = p.shape[0]
         S = BLOCK_ROWS
         P, D, V, H, A = pair_arrays(work)
-        for j in range(k):
-            for r in range(nb):
-                _store(P, j * S + r, p[j, r])
-                _store(V, j * S + r, u[j, r])
+        check_h_slot(h, H)
+        copy_into(p, P, nb)
+        u_in_place = u.ctypes.data == V.ctypes.data
+        if not u_in_place:
+            copy_into(u, V, nb)
+        swap_flat(a, P, nb)
+        swap_flat(a, V, nb)
+        swap_flat(a, H, nb)
         for r in range(nb):
-            o = a[r] * S + r
-            P[r], P[o] = P[o], P[r]
-            V[r], V[o] = V[o], V[r]
             D[r] = ca[r]
         for j in range(1, k):
             for r in range(nb):
                 _store(D, j * S + r, c[r] - _load(V, j * S + r))
         pair_sums(P, D, V, H, A, pair_classes(k), nb)
-        for r in range(nb):
-            o = a[r] * S + r
-            H[r], H[o] = H[o], H[r]
-        for j in range(k):
-            for r in range(nb):
-                h[j, r] += _load(H, j * S + r)
+        # swap back what is the caller's
+        if u_in_place:
+            swap_flat(a, V, nb)
+        swap_flat(a, H, nb)
 
     @njit(inline="always", **_JIT)
     def majorizer_diag(p, q, u, uq2, a, h, nb, work, vec):
         """Row sums of ``|G|``: ``G_ll + sum_{m != l} p_l p_m |c - u_l - u_m|``."""
         k = p.shape[0]
         gauss_newton_diag(p, u, uq2, a, h, nb, work, vec)
-        c = vec[4]
-        ca = vec[5]
-        for r in range(nb):
-            c[r] = 0.0
-            ca[r] = 0.0
-        for j in range(k):
-            for r in range(nb):
-                c[r] += u[j, r] * p[j, r]
-                if j != a[r]:
-                    ca[r] += u[j, r] * p[j, r]
+        # gauss_newton_diag's sum_others leaves c = sum_m u_m p_m in vec[6] and the same sum
+        # without the argmax in vec[7]; ca = c - u_a, computed without the cancellation
+        c = vec[6]
+        ca = vec[7]
         for r in range(nb):
             ca[r] -= u[a[r], r] * q[a[r], r]
         if use_pair_tiles(k, work):
@@ -488,7 +509,7 @@ if AVAILABLE:
     def brier_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
         k = p.shape[0]
         rbar = vec[0]
-        u = work[1, :k]
+        u = work[SLOT_V, :k]
         uq2 = work[2, :k]
         for r in range(nb):
             rbar[r] = 0.0
@@ -547,7 +568,7 @@ if AVAILABLE:
     def focal_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work, vec):
         k = p.shape[0]
         gamma = params[0]
-        u = work[1, :k]      # w v
+        u = work[SLOT_V, :k]  # w v
         uq2 = work[2, :k]    # w v q^2
         wt = work[3, :k]     # w y t
         total = vec[0]
@@ -588,21 +609,28 @@ if AVAILABLE:
     @njit(**_JIT)
     def ranked_probability_pair_tiles(p, pp, pu, uu, w, h, work, nb, scale):
         """The ranked probability score's majorizer by :func:`pair_sums`: the bracket for
-        ``l < m`` is ``D_l - V_m``, ``D_l = pp_l + pu_l``, ``V_m = pu_m - uu_m``.  Compiled
-        once for all drivers."""
+        ``l < m`` is ``D_l - V_m``, ``D_l = pp_l + pu_l``, ``V_m = pu_m - uu_m``; ``h`` is the
+        batch driver's, in slot SLOT_H.  Compiled once for all drivers."""
         k = p.shape[0]
         S = BLOCK_ROWS
         P, D, V, H, A = pair_arrays(work)
+        check_h_slot(h, H)
+        copy_into(p, P, nb)
         for j in range(k):
             for r in range(nb):
-                _store(P, j * S + r, p[j, r])
                 _store(D, j * S + r, pp[j, r] + pu[j, r])
                 _store(V, j * S + r, pu[j, r] - uu[j, r])
+        for j in range(pair_classes(k)):
+            for r in range(nb):
+                _store(H, j * S + r, 0.0)
         pair_sums(P, D, V, H, A, pair_classes(k), nb)
+        # h is H, read and written through the same flat index (through h[j, r], side by
+        # side 1.04-1.07x the time of the whole kernel at K = 10)
         for j in range(k):
             for r in range(nb):
-                h[j, r] = scale * w[j, r] * (p[j, r] * p[j, r] * abs(pp[j, r] + uu[j, r])
-                                             + _load(H, j * S + r))
+                o = j * S + r
+                _store(H, o, scale * w[j, r] * (p[j, r] * p[j, r] * abs(pp[j, r] + uu[j, r])
+                                                 + _load(H, o)))
 
     @njit(inline="always", **_JIT)
     def ranked_probability_core(p, q, zs, rest, a, y, w, uniform, params, strategy, g, h, nb, work,
@@ -1040,9 +1068,11 @@ if AVAILABLE:
         e_flat = np.zeros(k * bsz)
         s = s_flat.reshape((k, bsz))
         e = e_flat.reshape((k, bsz))
-        blk = np.zeros((6, k, bsz))
-        p, q, yb, wb, g, h = blk[0], blk[1], blk[2], blk[3], blk[4], blk[5]
+        blk = np.zeros((5, k, bsz))
+        p, q, yb, wb, g = blk[0], blk[1], blk[2], blk[3], blk[4]
+        # h in its slot of the pair sums, which then add to it in place
         work = np.zeros((WORK_SLOTS, max(k + 1, pair_classes(k)), bsz))
+        h = work[SLOT_H, :k]
         vec = np.zeros((8, bsz))
         m = np.empty(bsz)
         wbar = np.empty(bsz)
@@ -1230,7 +1260,7 @@ if AVAILABLE:
         blk = np.zeros((8, k, 1))
         s, e, p, q, yb, wb, gb, hb = (blk[0], blk[1], blk[2], blk[3], blk[4], blk[5], blk[6],
                                       blk[7])
-        work = np.zeros((8, k + 1, 1))
+        work = np.zeros((WORK_SLOTS, k + 1, 1))
         vec = np.zeros((10, 1))
         rest, inv = vec[8], vec[9]
         a = np.zeros(1, np.int64)
