@@ -41,7 +41,8 @@ check, which would keep its loop scalar).  Softmax outputs larger than
 (:func:`streaming`), one output a contiguous run at a time, so that writing them
 neither reads their cache lines first nor evicts the block's scratch arrays.
 The majorizers' pair sums over the K^2 pairs of classes run in tiles of classes
-(:func:`pair_sums`) from :data:`PAIR_TILES_FROM` classes on.
+(:func:`pair_sums`) from :data:`PAIR_TILES_FROM` classes on, adding to the block's
+Hessian in place.
 
 Compiled functions are cached on disk (numba ``cache=True``), so only the
 first import on a machine pays the compile time (reported by
