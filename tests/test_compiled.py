@@ -253,6 +253,28 @@ def test_majorizer_pair_sums_in_tiles(name):
                                            FLOOR) <= 1e-12, (k, i)
 
 
+def test_tiled_pair_sums_refuse_a_hessian_outside_its_slot():
+    """The tiled pair sums add to the block's ``h`` where the batch driver keeps it (the
+    pair sums' ``H`` slot); any other ``h`` is refused, not silently left without them."""
+    k, b = 10, compiled.BLOCK_ROWS
+    rng = np.random.default_rng(0)
+    work = np.zeros((compiled.WORK_SLOTS, k + 1, b))
+    p = rng.dirichlet(np.ones(k), b).T.copy()
+    u = work[compiled.SLOT_V, :k]
+    u[:] = 2.0 * p
+    c, ca = (p * u).sum(axis=0), np.zeros(b)
+    a = np.zeros(b, np.int64)
+    pp, pu, uu, w = (np.zeros((k + 1, b)) for _ in range(4))
+    for h in (np.zeros((k, b)), work[compiled.SLOT_D, :k]):
+        with pytest.raises(ValueError, match=r"h in work\[SLOT_H\]"):
+            compiled.majorizer_pair_tiles(p, u, c, ca, a, h, work, b)
+        with pytest.raises(ValueError, match=r"h in work\[SLOT_H\]"):
+            compiled.ranked_probability_pair_tiles(p, pp, pu, uu, w[:k], h, work, b, 1.0)
+    h = work[compiled.SLOT_H, :k]
+    compiled.majorizer_pair_tiles(p, u, c, ca, a, h, work, b)
+    assert (h > 0.0).all()
+
+
 def test_prepared_targets_reused_and_threads_agree(monkeypatch):
     rng = np.random.default_rng(0)
     n, k = 50_000, 4
