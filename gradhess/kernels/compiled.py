@@ -169,14 +169,21 @@ if AVAILABLE:
     _LOG2E = 1.4426950408889634
     _LN2_HI = 6.93147180369123816490e-01
     _LN2_LO = 1.90821492927058770002e-10
+    _SHIFTER = 6755399441055744.0  # 1.5 * 2**52
+    _SHIFTER_BITS = 0x4338000000000000
 
-    @njit(inline="always", fastmath=True, **_JIT)
+    @njit(inline="always", **_JIT)
     def exp_nonpositive(x):
         """``exp(x)`` for ``x <= 0``: Cody-Waite reduction, degree-12 Taylor polynomial
         (Estrin's scheme), scaling by ``2**k`` in two halves (so subnormal results are
-        right).  No calls, so a loop of it vectorises; 0 below -745.2."""
+        right).  No calls and no conversions between floats and integers (AVX2 has no
+        vector instruction for them), so a loop of it vectorises; 0 below -745.2.  Not
+        to be compiled with the ``reassoc`` fast-math flag (see :data:`_EXP_FASTMATH`)."""
         x = max(x, -746.0)
-        kf = math.floor(x * _LOG2E + 0.5)
+        # k = round(x / log 2) in the low bits of t (adding 1.5 * 2**52 rounds to an
+        # integer): no float-to-int conversion, which AVX2 has no vector instruction for
+        t = x * _LOG2E + _SHIFTER
+        kf = t - _SHIFTER
         r = x - kf * _LN2_HI - kf * _LN2_LO
         # the Taylor polynomial of degree 12 in Estrin's form: a short dependency chain
         r2 = r * r
@@ -186,7 +193,7 @@ if AVAILABLE:
                 + (r4 * r4) * ((1.0 / 40320 + r * (1.0 / 362880))
                                + r2 * (1.0 / 3628800 + r * (1.0 / 39916800))
                                + r4 * (1.0 / 479001600)))
-        k = np.int64(kf)
+        k = _float_to_bits(t) - _SHIFTER_BITS
         k1 = k >> 1
         out = poly * _bits_to_float((k1 + 1023) << 52) * _bits_to_float((k - k1 + 1023) << 52)
         return out if x > -745.2 else 0.0
@@ -213,7 +220,7 @@ if AVAILABLE:
         poly = ((1.0 + s * (1.0 / 3)) + s2 * (1.0 / 5 + s * (1.0 / 7))
                 + s4 * ((1.0 / 9 + s * (1.0 / 11)) + s2 * (1.0 / 13 + s * (1.0 / 15)))
                 + (s4 * s4) * ((1.0 / 17 + s * (1.0 / 19)) + s2 * (1.0 / 21 + s * (1.0 / 23))))
-        kf = np.float64(ex)
+        kf = _bits_to_float(_SHIFTER_BITS + ex) - _SHIFTER  # float(ex), no conversion
         log_u = kf * _LN2_HI + (kf * _LN2_LO + 2.0 * f * poly)
         return log_u * (x / (u - 1.0)) if u != 1.0 else x
 
@@ -909,7 +916,12 @@ if AVAILABLE:
     #: Rows per block.
     BLOCK_ROWS = 128
 
-    @njit(fastmath=True, **_JIT)
+    #: The fast-math flags of :func:`exp_block`: all of them but ``reassoc``, which would let
+    #: the compiler fold ``(x / log 2 + 1.5 * 2**52) - 1.5 * 2**52`` in
+    #: :func:`exp_nonpositive` to ``x / log 2``.
+    _EXP_FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
+
+    @njit(fastmath=_EXP_FASTMATH, **_JIT)
     def exp_block(x, e):
         """``e = exp(x)`` for ``x <= 0`` (flat, contiguous): one loop the compiler vectorises."""
         for i in range(x.shape[0]):
@@ -1008,9 +1020,10 @@ if AVAILABLE:
             a[r] = 0
         for j in range(1, k):
             for r in range(nb):
-                if s[j, r] > m[r]:
-                    m[r] = s[j, r]
-                    a[r] = j
+                # unconditional stores (a blend), so that the loop vectorises
+                big = s[j, r] > m[r]
+                m[r] = s[j, r] if big else m[r]
+                a[r] = j if big else a[r]
         for j in range(k):
             for r in range(nb):
                 s[j, r] -= m[r]
@@ -1115,9 +1128,10 @@ if AVAILABLE:
                 a[r] = 0
             for j in range(1, k):
                 for r in range(nb):
-                    if s[j, r] > m[r]:
-                        m[r] = s[j, r]
-                        a[r] = j
+                    # unconditional stores (a blend), so that the loop vectorises
+                    big = s[j, r] > m[r]
+                    m[r] = s[j, r] if big else m[r]
+                    a[r] = j if big else a[r]
             for j in range(k):
                 for r in range(nb):
                     s[j, r] -= m[r]
