@@ -284,7 +284,9 @@ if AVAILABLE:
     # A loop over the block's rows per pair of classes loads and stores both classes'
     # sums again for every pair; here the classes go in tiles of PAIR_TILE, and one loop
     # over the rows does all the pairs of two tiles with the tiles' values in registers
-    # (the tiles written out, so that they need no indexable locals).  The arrays are
+    # (the tiles written out, so that they need no indexable locals; between two tiles a
+    # row of the first at a time, the second's sums carried along, which keeps the live
+    # values near AVX2's 16 vector registers).  The arrays are
     # flat, a class every BLOCK_ROWS cells, padded to whole tiles with zeros (a zero ``P``
     # adds nothing).  That stride is a constant, so the compiler sees that the rows a tile
     # writes are apart and vectorises the row loop; loads and stores go through
@@ -321,44 +323,43 @@ if AVAILABLE:
     @njit(inline="always", **_JIT)
     def pair_tile(P, D, V, H, A, l, m, S, nb):
         """The pairs between tile ``l`` and a later tile ``m``: added to ``A`` (tile ``l``)
-        and to rows ``m:m + 5`` of ``H``."""
+        and to rows ``m:m + 5`` of ``H``.  A row of the tile at a time, the later tile's
+        sums carried along, so that few values are live at once (AVX2 has 16 registers)."""
         for r in range(nb):
-            p0, p1, p2 = _load(P, l * S + r), _load(P, (l + 1) * S + r), _load(P, (l + 2) * S + r)
-            p3, p4 = _load(P, (l + 3) * S + r), _load(P, (l + 4) * S + r)
-            d0, d1, d2 = _load(D, l * S + r), _load(D, (l + 1) * S + r), _load(D, (l + 2) * S + r)
-            d3, d4 = _load(D, (l + 3) * S + r), _load(D, (l + 4) * S + r)
             q0, q1, q2 = _load(P, m * S + r), _load(P, (m + 1) * S + r), _load(P, (m + 2) * S + r)
             q3, q4 = _load(P, (m + 3) * S + r), _load(P, (m + 4) * S + r)
             v0, v1, v2 = _load(V, m * S + r), _load(V, (m + 1) * S + r), _load(V, (m + 2) * S + r)
             v3, v4 = _load(V, (m + 3) * S + r), _load(V, (m + 4) * S + r)
-            # row i of the tile: |d_i - v_j| for the five j
-            a00, a01, a02, a03, a04 = abs(d0 - v0), abs(d0 - v1), abs(d0 - v2), abs(d0 - v3), abs(d0 - v4)
-            a10, a11, a12, a13, a14 = abs(d1 - v0), abs(d1 - v1), abs(d1 - v2), abs(d1 - v3), abs(d1 - v4)
-            a20, a21, a22, a23, a24 = abs(d2 - v0), abs(d2 - v1), abs(d2 - v2), abs(d2 - v3), abs(d2 - v4)
-            a30, a31, a32, a33, a34 = abs(d3 - v0), abs(d3 - v1), abs(d3 - v2), abs(d3 - v3), abs(d3 - v4)
-            a40, a41, a42, a43, a44 = abs(d4 - v0), abs(d4 - v1), abs(d4 - v2), abs(d4 - v3), abs(d4 - v4)
-            _store(A, r, _load(A, r) + p0 * (q0 * a00 + q1 * a01 + q2 * a02 + q3 * a03 + q4 * a04))
-            _store(A, S + r, _load(A, S + r) + p1 * (q0 * a10 + q1 * a11 + q2 * a12 + q3 * a13 + q4 * a14))
-            _store(A, 2 * S + r, _load(A, 2 * S + r) + p2 * (q0 * a20 + q1 * a21 + q2 * a22 + q3 * a23 + q4 * a24))
-            _store(A, 3 * S + r, _load(A, 3 * S + r) + p3 * (q0 * a30 + q1 * a31 + q2 * a32 + q3 * a33 + q4 * a34))
-            _store(A, 4 * S + r, _load(A, 4 * S + r) + p4 * (q0 * a40 + q1 * a41 + q2 * a42 + q3 * a43 + q4 * a44))
+            c0 = c1 = c2 = c3 = c4 = 0.0
+            for i in range(PAIR_TILE):
+                o = (l + i) * S + r
+                d, p = _load(D, o), _load(P, o)
+                a0, a1, a2, a3, a4 = abs(d - v0), abs(d - v1), abs(d - v2), abs(d - v3), abs(d - v4)
+                _store(A, i * S + r, _load(A, i * S + r)
+                       + p * (q0 * a0 + q1 * a1 + q2 * a2 + q3 * a3 + q4 * a4))
+                c0 += p * a0
+                c1 += p * a1
+                c2 += p * a2
+                c3 += p * a3
+                c4 += p * a4
             o = m * S + r
-            _store(H, o, _load(H, o) + q0 * (p0 * a00 + p1 * a10 + p2 * a20 + p3 * a30 + p4 * a40))
+            _store(H, o, _load(H, o) + q0 * c0)
             o += S
-            _store(H, o, _load(H, o) + q1 * (p0 * a01 + p1 * a11 + p2 * a21 + p3 * a31 + p4 * a41))
+            _store(H, o, _load(H, o) + q1 * c1)
             o += S
-            _store(H, o, _load(H, o) + q2 * (p0 * a02 + p1 * a12 + p2 * a22 + p3 * a32 + p4 * a42))
+            _store(H, o, _load(H, o) + q2 * c2)
             o += S
-            _store(H, o, _load(H, o) + q3 * (p0 * a03 + p1 * a13 + p2 * a23 + p3 * a33 + p4 * a43))
+            _store(H, o, _load(H, o) + q3 * c3)
             o += S
-            _store(H, o, _load(H, o) + q4 * (p0 * a04 + p1 * a14 + p2 * a24 + p3 * a34 + p4 * a44))
+            _store(H, o, _load(H, o) + q4 * c4)
 
-    @njit(**_JIT)
+    @njit(fastmath={"contract"}, **_JIT)
     def pair_sums(P, D, V, H, A, kt, nb):
         """``H_l += sum_{m != l} P_l P_m |D_min(l,m) - V_max(l,m)|`` over ``kt`` classes (a
         multiple of PAIR_TILE) and ``nb`` rows, flat arrays with a class every BLOCK_ROWS
-        cells.  Compiled once for all drivers, like its two callers (inlined into each
-        driver, the tiles took a driver's cold compile from about 8.5 to 11-13 s)."""
+        cells; products and sums may fuse into multiply-adds (the one fast-math flag).
+        Compiled once for all drivers, like its two callers (inlined into each driver, the
+        tiles took a driver's cold compile from about 8.5 to 11-13 s)."""
         S = BLOCK_ROWS
         for l in range(0, kt, PAIR_TILE):  # noqa: E741
             pair_tile_diag(P, D, V, A, l, S, nb)
