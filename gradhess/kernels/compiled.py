@@ -284,9 +284,9 @@ if AVAILABLE:
     # A loop over the block's rows per pair of classes loads and stores both classes'
     # sums again for every pair; here the classes go in tiles of PAIR_TILE, and one loop
     # over the rows does all the pairs of two tiles with the tiles' values in registers
-    # (the tiles written out, so that they need no indexable locals; between two tiles a
-    # row of the first at a time, the second's sums carried along, which keeps the live
-    # values near AVX2's 16 vector registers).  The arrays are
+    # (the tiles written out, so that they need no indexable locals; between two tiles one
+    # class of the first at a time, the second's values and sums carried along, which
+    # keeps the live values near AVX2's 16 vector registers).  The arrays are
     # flat, a class every BLOCK_ROWS cells, padded to whole tiles with zeros (a zero ``P``
     # adds nothing).  That stride is a constant, so the compiler sees that the rows a tile
     # writes are apart and vectorises the row loop; loads and stores go through
@@ -295,7 +295,8 @@ if AVAILABLE:
     # in two arrays at fixed distances.  The one-row kernels (blocks of one row) keep the
     # loop per pair.
     #: Classes per tile of the pair sums, and the class count from which they are used.
-    #: Measured on two threads against the loop per pair (docs/performance.md): 0.91-1.01x
+    #: Measured on two threads against the loop per pair (docs/performance.md; before the
+    #: loop order between two tiles changed, which took 3-4% more off at K = 10): 0.91-1.01x
     #: the time at K = 10, 0.67-0.75x at K = 50, 0.38-0.57x at K = 200; at K = 8 (padded
     #: to 10) 0.97-1.09x, so smaller K keep the loop per pair.
     PAIR_TILE = 5  # pair_tile and pair_tile_diag are written out for exactly five classes
@@ -323,8 +324,9 @@ if AVAILABLE:
     @njit(inline="always", **_JIT)
     def pair_tile(P, D, V, H, A, l, m, S, nb):
         """The pairs between tile ``l`` and a later tile ``m``: added to ``A`` (tile ``l``)
-        and to rows ``m:m + 5`` of ``H``.  A row of the tile at a time, the later tile's
-        sums carried along, so that few values are live at once (AVX2 has 16 registers)."""
+        and to rows ``m:m + 5`` of ``H``.  One class of tile ``l`` at a time, the later
+        tile's sums carried along, so that few values are live at once (AVX2 has 16 vector
+        registers)."""
         for r in range(nb):
             q0, q1, q2 = _load(P, m * S + r), _load(P, (m + 1) * S + r), _load(P, (m + 2) * S + r)
             q3, q4 = _load(P, (m + 3) * S + r), _load(P, (m + 4) * S + r)
