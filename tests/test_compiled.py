@@ -320,7 +320,8 @@ def test_non_finite_margins_found_in_any_block(name, value):
 def test_vectorisable_exp_and_log1p_are_accurate():
     """The kernels' own exp (x <= 0) and log1p (x >= 0), against NumPy's, over their range,
     subnormal results and tiny arguments included; ``exp_block`` (the exponentials of a
-    block, compiled with fast-math flags) computes the same."""
+    block, compiled with fast-math flags) is as accurate (not bit for bit the same: it
+    may fuse multiply-adds)."""
     from numba import njit
 
     exp_, log1p_ = compiled.exp_nonpositive, compiled.log1p_nonnegative
