@@ -206,6 +206,35 @@ def test_help_lists_every_command():
         assert sub.returncode == 0 and "usage: gradhess " + command in sub.stdout
 
 
+def test_bench_times_xgboost_gradient_after_the_first_round():
+    """XGBoost's monitor times only while the verbosity is 3: the bench's reference
+    gradient time covers exactly the rounds after a booster's first (which also faults in
+    the gradient buffer), one call a round."""
+    import xgboost as xgb
+
+    from gradhess import bench
+
+    rng = np.random.default_rng(0)
+    d = xgb.DMatrix(rng.normal(size=(3000, 4)).astype(np.float32), label=rng.integers(0, 3, 3000))
+
+    params = {"objective": "multi:softprob", "num_class": 3, "nthread": 2, "max_depth": 2}
+    boosters = [xgb.Booster(params, [d])]
+    for i in range(2):  # not timed
+        boosters[0].update(d, i)
+
+    def timed():
+        booster = boosters.pop()
+        for i in range(2, 5):
+            booster.update(d, i)
+        del booster  # its monitor prints now
+
+    seconds, calls = bench._monitor_total(bench._xgboost_monitor(timed), "GetGradient")
+    assert calls == 3 and seconds > 0
+    assert bench.xgboost_gradient_seconds(d, 3, rounds=4) > 0
+    with pytest.raises(RuntimeError, match="did not report its NoSuchTimer"):
+        bench._monitor_total("GetGradient: 0.1s, 3 calls", "NoSuchTimer")
+
+
 def test_bench_quick(tmp_path):
     res = run("bench", "--quick", "--out", tmp_path, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -229,6 +258,8 @@ def test_bench_quick(tmp_path):
         assert r["compiled_ms"] > 0 and r["numpy_ms"] > 0 and r["floor_ms"] > 0
         assert r["compiled_lightgbm_layout_ms"] > 0
         assert r["xgboost_builtin_ms"] > 0
+        assert r["compiled_over_xgboost_builtin"] == pytest.approx(
+            r["compiled_ms"] / r["xgboost_builtin_ms"])
         assert r["numpy_over_compiled"] == pytest.approx(r["numpy_ms"] / r["compiled_ms"])
         # the compiled path allocates nothing of the size of the data
         assert r["compiled_peak_bytes"] < r["numpy_peak_bytes"]
