@@ -7,8 +7,8 @@
    the compiled kernel, the NumPy reference kernels, a streaming copy of the same
    bytes (read margins and labels, write gradient and Hessian: the floor), and
    XGBoost's own gradient computation for ``multi:softprob`` (its ``GetGradient``
-   timer over the rounds after a booster's first, timed again before each objective's
-   rows); with the Python-side peak memory of each call (tracemalloc).  And the
+   timer in a booster's second round, a contender of every row); with the Python-side
+   peak memory of each call (tracemalloc).  And the
    compile cost: import and first call in a fresh interpreter, with an empty and
    with a warm numba cache.
 2. Engines (``engines``): end-to-end training with a gradhess objective against the
@@ -46,14 +46,25 @@ import numpy as np
 
 
 def _median_alternating(fns: dict, repeats: int) -> dict:
-    """Median seconds per contender, calling the contenders in turn ``repeats`` times."""
+    """Median seconds per contender, calling the contenders in turn ``repeats`` times.
+    A contender marked by :func:`_self_timed` returns its own seconds (a part of what it
+    runs); the others are timed whole."""
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            if getattr(fn, "self_timed", False):
+                times[name].append(float(fn()))
+                continue
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
     return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def _self_timed(fn):
+    """Mark ``fn`` as returning its own time for :func:`_median_alternating`."""
+    fn.self_timed = True
+    return fn
 
 
 def _peak_bytes(fn) -> int:
@@ -150,31 +161,29 @@ def _monitor_seconds(text: str, timer: str) -> float:
     return seconds / calls
 
 
-def xgboost_gradient_seconds(d, k, rounds=6) -> float:
-    """Seconds per round XGBoost spends in its own ``multi:softprob`` gradient on
-    DMatrix ``d`` (K = ``k``) once warm: the ``GetGradient`` timer of its learner
-    monitor (which times only while the verbosity is 3, and prints then) over rounds 2
-    to ``rounds`` of one booster.  The
-    first round is left out because it also faults in the gradient buffer the booster
-    allocates (at n = 1e6, K = 10, about 116 against 68 ms on the AVX2 machine of
-    docs/performance.md), which the later rounds reuse, as the objectives' kernels
-    reuse their output buffers."""
+def xgboost_gradient_seconds(d, k) -> float:
+    """Seconds XGBoost spends in its own ``multi:softprob`` gradient on DMatrix ``d``
+    (K = ``k``) in one round once warm: the ``GetGradient`` timer of its learner monitor
+    (which times only while the verbosity is 3, and prints then) in the second round of
+    a new booster.  The first round is left out because it also faults in the gradient
+    buffer the booster allocates (at n = 1e6, K = 10, about 116 against 68 ms on the
+    AVX2 machine of docs/performance.md), which the later rounds reuse, as the
+    objectives' kernels reuse their output buffers."""
     import xgboost as xgb
 
     boosters = [xgb.Booster({"objective": "multi:softprob", "num_class": k, "nthread": 2,
                              "max_depth": 2, "tree_method": "hist"}, [d])]
     boosters[0].update(d, 0)
 
-    def later_rounds():
+    def second_round():
         booster = boosters.pop()
-        for i in range(1, rounds):
-            booster.update(d, i)
+        booster.update(d, 1)
         del booster  # its monitor prints now
 
-    seconds, calls = _monitor_total(_xgboost_monitor(later_rounds), "GetGradient")
-    if calls != rounds - 1:
-        raise RuntimeError(f"XGBoost timed {calls} gradient calls in {rounds - 1} rounds")
-    return seconds / calls
+    seconds, calls = _monitor_total(_xgboost_monitor(second_round), "GetGradient")
+    if calls != 1:
+        raise RuntimeError(f"XGBoost timed {calls} gradient calls in one round")
+    return seconds
 
 
 def xgboost_round_parts(n, k, rounds) -> dict:
@@ -325,11 +334,12 @@ def kernel_costs(n, k, repeats) -> list[dict]:
     g_lgb, h_lgb = np.empty(z.shape, np.float32, order="F"), np.empty(z.shape, np.float32, order="F")
     floor_rows, floor_cells = _copy_floor()
     d_xgb = xgb.DMatrix(rng.normal(size=(n, 8)).astype(np.float32), label=y, nthread=2)
+    # XGBoost's gradient is one more contender of every row, timed in turn with the
+    # others: on a shared machine timings taken minutes apart differ by more than the
+    # ratios' margins
+    xgboost = _self_timed(lambda: xgboost_gradient_seconds(d_xgb, k))
     rows = []
     for name, cls in gradhess.OBJECTIVES.items():
-        # XGBoost's gradient timed again before each objective's rows: on a shared machine
-        # timings taken minutes apart can differ by more than the ratios' margins
-        xgb_s = xgboost_gradient_seconds(d_xgb, k)
         for strategy in hessians.STRATEGIES:
             obj = cls(hessian=strategy)
             ref = cls(hessian=strategy)
@@ -358,7 +368,9 @@ def kernel_costs(n, k, repeats) -> list[dict]:
             fused_lgb()
             floor()
             t = _median_alternating({"compiled": fused, "compiled_lgb": fused_lgb,
-                                     "numpy": numpy, "floor": floor}, repeats)
+                                     "numpy": numpy, "floor": floor, "xgboost": xgboost},
+                                    repeats)
+            xgb_s = t["xgboost"]
             rows.append({"objective": name, "strategy": strategy, "n": n,
                          "k": k if cls.is_multiclass else None,
                          "compiled_ms": 1e3 * t["compiled"],
@@ -645,9 +657,9 @@ def markdown(results: dict) -> str:
         xgb_ms = [r["xgboost_builtin_ms"] for r in results["kernels"]]
         lines += [f"One gradient + Hessian evaluation, n = {r0['n']:,} rows (K = {r0['k']} for softmax "
                   f"objectives), float32 margins; XGBoost's own multi:softprob gradient on the "
-                  f"same rows, once warm (rounds after the first), timed before each "
-                  f"objective's rows: {min(xgb_ms):.1f}-{max(xgb_ms):.1f} ms (the last column's "
-                  f"denominator).  Floor: a streaming copy of "
+                  f"same rows in a booster's second round (the first also faults in its "
+                  f"gradient buffer), timed in turn with the other contenders of each row: "
+                  f"{min(xgb_ms):.1f}-{max(xgb_ms):.1f} ms.  Floor: a streaming copy of "
                   f"the same bytes ((n, K) margins for softmax objectives, (n,) for binary ones).  "
                   f"LightGBM layout: float64 margins, column-major, into column-major float32 "
                   f"outputs, as the LightGBM adapter runs it.",
