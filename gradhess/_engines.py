@@ -192,21 +192,34 @@ class Targets:
         return self.sample_weight.mean(axis=1)
 
 
-def targets(objective: Objective, y, sample_weight=None, n_classes: int | None = None) -> Targets:
+def _contiguous(a):
+    return a if a is None or a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
+
+
+def targets(objective: Objective, y, sample_weight=None, n_classes: int | None = None, *,
+            copy: bool = True) -> Targets:
     """Validate labels and weights for ``objective`` and work out K.
 
     For a softmax objective ``y`` is ``(n,)`` class indices (K = ``n_classes``,
     default ``max(y) + 1``) or an ``(n, K)`` probability matrix; a given
     ``n_classes`` must agree with the matrix.
+
+    ``copy=False`` (for targets used only while one call trains): contiguous labels and
+    weights already in the held dtype (int64 indices, float64 label matrices, binary
+    labels and weights) are kept as they are instead of copied.
     """
     arr = v.as_numeric("y", y)
+    if not copy:
+        arr = _contiguous(arr)
+        sample_weight = _contiguous(None if sample_weight is None
+                                    else v.as_numeric("sample_weight", sample_weight))
     if not objective.is_multiclass:
         if n_classes not in (None, 1, 2):
             raise ValueError(
                 f"{objective.name} is a binary objective but n_classes = {n_classes} was requested"
             )
-        yb = v.check_binary_labels(arr, arr.shape[0] if arr.ndim else 0)
-        w = v.check_sample_weight(sample_weight, yb.shape[0], None)
+        yb = v.check_binary_labels(arr, arr.shape[0] if arr.ndim else 0, copy=copy)
+        w = v.check_sample_weight(sample_weight, yb.shape[0], None, copy=copy)
         return Targets(yb, None, w)
     if arr.ndim == 2:
         k = arr.shape[1]
@@ -216,7 +229,9 @@ def targets(objective: Objective, y, sample_weight=None, n_classes: int | None =
                 f"the class counts of labels and engine parameters differ"
             )
         n = arr.shape[0]
-        y_out = v.check_softmax_labels(arr, n, k)
+        y_out = v.check_softmax_labels(arr, n, k, compact=not copy)
+        if y_out.dtype != np.float64:
+            y_out = y_out.astype(np.float64)
     elif arr.ndim == 1:
         if arr.size == 0:
             raise ValueError("y is empty")
@@ -229,7 +244,7 @@ def targets(objective: Objective, y, sample_weight=None, n_classes: int | None =
                                  f"count as n_classes, or encode the labels as 0..K-1")
         else:
             k = int(n_classes)
-        y_out = v.check_class_labels(arr, k)
+        y_out = v.check_class_labels(arr, k, copy=copy)
         if n_classes is None:
             absent = np.setdiff1d(np.arange(k), y_out)
             if absent.size:
@@ -243,7 +258,7 @@ def targets(objective: Objective, y, sample_weight=None, n_classes: int | None =
         )
     if k < 2:
         raise ValueError(f"{objective.name} is a softmax objective and needs K >= 2 classes; got K = {k}")
-    w = v.check_sample_weight(sample_weight, n, k)
+    w = v.check_sample_weight(sample_weight, n, k, copy=copy)
     if w is not None and w.shape[1] == 1:
         w = w[:, 0]
     return Targets(y_out, k, w)

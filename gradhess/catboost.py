@@ -176,7 +176,7 @@ def pool(X, y, objective: Objective | str, sample_weight=None, *, n_classes=None
     """
     cb = _cb()
     obj = e.resolve(objective)
-    t = e.targets(obj, y, sample_weight, n_classes)
+    t = e.targets(obj, y, sample_weight, n_classes, copy=False)  # CatBoost copies them
     if t.cell_weights:
         raise ValueError(
             "CatBoost carries one weight per object: per-cell weights of shape "
@@ -198,7 +198,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """
     cb = _cb()
     obj = e.resolve(objective)
-    t = e.targets(obj, y, sample_weight, n_classes)
+    t = e.targets(obj, y, sample_weight, n_classes, copy=False)  # CatBoost copies them
     c = e.intercept(obj, t)
     params = dict(params or {})
     for key in ("loss_function", "objective"):

@@ -160,7 +160,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """
     lgb = _lgb()
     obj = e.resolve(objective)
-    t = e.targets(obj, y, sample_weight, n_classes)
+    t = e.targets(obj, y, sample_weight, n_classes, copy=False)  # held while training only
     c = e.intercept(obj, t)
     engine_params = _engine_params(obj, t, params)
     eval_list = e.as_eval_list(eval_set)
@@ -168,8 +168,8 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     dtrain = _dataset(X, obj, t, intercept=c)
     valid_sets, valid_names = [], []
     for i, (Xv, yv, wv) in enumerate(eval_list):
-        valid_sets.append(dataset(Xv, yv, obj, wv, n_classes=t.n_classes, intercept=c,
-                                  reference=dtrain))
+        valid_sets.append(_dataset(Xv, obj, e.targets(obj, yv, wv, t.n_classes, copy=False),
+                                   intercept=c, reference=dtrain))
         valid_names.append(f"valid_{i}")
     callbacks = list(callbacks or [])
     if early_stopping_rounds:

@@ -9,7 +9,10 @@
   same labels, class indices (``num_class``) or the soft-label matrix
   (``num_target``), and one weight per row (the row means of per-cell weights,
   which XGBoost's sketch uses).  On a DMatrix built otherwise (``xgboost.dask``)
-  the callables read XGBoost's fields.
+  the callables read XGBoost's fields.  The data sets :func:`train` builds for
+  itself leave XGBoost's label field empty (nothing reads it unless a built-in
+  metric is asked for) and hold the given labels and weights without copying
+  them when they are already float64 / int64 and contiguous.
 * :func:`train` sets what XGBoost gets wrong by default for a custom objective:
   the intercept (a vector ``base_score`` from the objective's ``init_raw``, not
   0.5), ``num_class``/``num_target``, no default metric; the model remembers
@@ -141,11 +144,15 @@ def dmatrix(X, y, objective: Objective | str, sample_weight=None, *, n_classes=N
                     **kwargs)
 
 
-def _dmatrix(X, t: e.Targets, **kwargs):
-    """:func:`dmatrix` from validated targets (shared with the DMatrix, not copied)."""
+def _dmatrix(X, t: e.Targets, *, engine_label: bool = True, **kwargs):
+    """:func:`dmatrix` from validated targets (shared with the DMatrix, not copied).
+
+    ``engine_label=False`` leaves XGBoost's own label field empty: a custom objective with
+    a given ``base_score`` and no built-in metric never reads it (for soft labels it is a
+    float32 copy of the whole ``(n, K)`` matrix)."""
     # With cell weights the DMatrix still gets one weight per row (their mean): XGBoost uses
     # it to place histogram bins (weighted quantile sketch); the gradients use the cells.
-    dm = _xgb().DMatrix(X, label=t.y, weight=t.row_weight(), **kwargs)
+    dm = _xgb().DMatrix(X, label=t.y if engine_label else None, weight=t.row_weight(), **kwargs)
     setattr(dm, e.TARGETS_ATTR, t)
     return dm
 
@@ -169,6 +176,12 @@ def _engine_params(obj: Objective, t: e.Targets, params: dict | None, intercept)
     return params
 
 
+def _builtin_metric(params: dict) -> bool:
+    """Whether XGBoost evaluates a metric of its own (which reads its label field)."""
+    default_off = str(params["disable_default_eval_metric"]).lower() not in ("0", "false")
+    return "eval_metric" in params or not default_off
+
+
 def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
           num_boost_round: int = 100, eval_set=None, early_stopping_rounds: int | None = None,
           verbose_eval=False, evals_result: dict | None = None, callbacks=None, n_classes=None):
@@ -179,7 +192,9 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     objective : registry name or objective instance
     X, y : features and labels: ``(n,)`` class indices, an ``(n, K)`` probability
         matrix (soft labels), or ``(n,)`` values in [0, 1] for binary objectives
-    sample_weight : ``(n,)`` per row or ``(n, K)`` per cell (softmax objectives)
+    sample_weight : ``(n,)`` per row or ``(n, K)`` per cell (softmax objectives);
+        labels and weights already float64 (class indices int64) and contiguous are
+        read in place while training runs, not copied
     params : XGBoost parameters; ``num_class``/``num_target``, ``base_score`` and
         ``disable_default_eval_metric`` are set here unless given (given class
         counts must match the labels)
@@ -191,15 +206,17 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """
     xgb = _xgb()
     obj = e.resolve(objective)
-    t = e.targets(obj, y, sample_weight, n_classes)
+    t = e.targets(obj, y, sample_weight, n_classes, copy=False)  # held while training only
     intercept = e.intercept(obj, t)
     engine_params = _engine_params(obj, t, params, intercept)
     eval_list = e.as_eval_list(eval_set)
     e.check_features(X, t.n_rows, eval_list)
-    dtrain = _dmatrix(X, t)
+    engine_label = _builtin_metric(engine_params)
+    dtrain = _dmatrix(X, t, engine_label=engine_label)
     evals = [(dtrain, "train")] if verbose_eval else []
     for i, (Xv, yv, wv) in enumerate(eval_list):
-        evals.append((dmatrix(Xv, yv, obj, wv, n_classes=t.n_classes), f"valid_{i}"))
+        tv = e.targets(obj, yv, wv, t.n_classes, copy=False)
+        evals.append((_dmatrix(Xv, tv, engine_label=engine_label), f"valid_{i}"))
     try:
         booster = xgb.train(
             engine_params, dtrain, num_boost_round=num_boost_round, evals=evals,

@@ -54,3 +54,24 @@ def test_negative_hessian_table_is_measured():
     quoted = re.search(r"<!-- negative-hessian-table:start -->\n(.*?)\n<!-- negative-hessian-table:end -->",
                        DERIVATIONS, re.S).group(1)
     assert quoted == module.table()
+
+
+def test_float32_arithmetic_study_shows_what_performance_md_says():
+    """docs/performance.md: float32 arithmetic keeps Hessians within the kernels' float32
+    tolerance (1e-5) but not soft-label gradients, where p - y cancels."""
+    path = ROOT / "docs" / "scripts" / "float32_arithmetic.py"
+    spec = importlib.util.spec_from_file_location("float32_arithmetic", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = {(r["labels"], r["k"]): r for r in module.measure(100_000)}
+    assert len(rows) == 6
+    for (labels, k), r in rows.items():
+        assert r["compiled_gradient"] <= 1e-5 and r["compiled_hessian"] <= 1e-5
+        assert r["float32_hessian"] <= 1e-5
+        if labels == "hard":
+            assert r["float32_gradient"] <= 1e-5
+    assert rows[("soft", 2)]["float32_gradient"] > 1e-5
+    formulas = {(r["objective"], r["hessian"]): r for r in module.measure_reference_formulas(20_000)}
+    assert formulas[("brier", "exact")]["hard_hessian"] > 1e-5
+    assert formulas[("brier", "gauss_newton")]["hard_hessian"] <= 1e-5
+    assert "docs/scripts/float32_arithmetic.py" in (ROOT / "docs" / "performance.md").read_text()

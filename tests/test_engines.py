@@ -326,6 +326,95 @@ def test_callables_read_the_attached_targets(data, engine):
         np.testing.assert_allclose(h2, h_ref, rtol=1e-5, atol=1e-6)
 
 
+def test_targets_without_copy_keep_arrays_of_the_held_dtype():
+    """``targets(copy=False)`` (what ``train`` uses) keeps contiguous labels and weights
+    already in the held dtype; other dtypes and strided arrays are converted; the default
+    copies."""
+    rng = np.random.default_rng(0)
+    ce, binary = gradhess.get("cross_entropy"), gradhess.get("binary_cross_entropy")
+    soft = rng.dirichlet(np.ones(K), size=50)
+    idx = rng.integers(0, K, 50)
+    w, cells = rng.uniform(0.5, 2, 50), rng.uniform(0.5, 2, (50, K))
+    t = _engines.targets(ce, soft, cells, copy=False)
+    assert t.y is soft and t.sample_weight is cells
+    t = _engines.targets(ce, idx, w, copy=False)
+    assert t.y is idx and np.shares_memory(t.sample_weight, w)
+    yb = rng.uniform(size=50)
+    t = _engines.targets(binary, yb, w, copy=False)
+    assert t.y is yb and t.sample_weight is w
+    fortran = np.asfortranarray(soft)
+    assert _engines.targets(ce, fortran, copy=False).y is fortran
+    for given in (soft.astype(np.float32), np.repeat(soft, 2, axis=0)[::2], idx.astype(np.int32)):
+        t = _engines.targets(ce, given, copy=False)
+        assert not np.shares_memory(t.y, given)
+        assert t.y.dtype == (np.float64 if given.ndim == 2 else np.int64)
+        assert t.y.flags.c_contiguous
+        np.testing.assert_array_equal(t.y, given)
+    strided = np.repeat(w, 2)[::2]
+    t = _engines.targets(ce, idx, strided, copy=False)
+    assert not np.shares_memory(t.sample_weight, strided) and t.sample_weight.flags.c_contiguous
+    for a, b in ((soft, cells), (idx, w)):
+        t = _engines.targets(ce, a, b)
+        assert not np.shares_memory(t.y, a) and not np.shares_memory(t.sample_weight, b)
+
+
+@pytest.mark.parametrize("label", ["soft", "hard"])
+def test_xgboost_train_holds_the_labels_once(data, label, monkeypatch):
+    """``train`` neither copies labels and weights already in the held dtype nor fills
+    XGBoost's own label field (a float32 copy; no built-in metric reads it): the model
+    is the one trained on a DMatrix that has it.  A built-in metric gets it."""
+    X, y, w = data
+    labels = 0.8 * np.eye(K)[y] + 0.2 / K if label == "soft" else y.astype(np.int64)
+    built = []
+    real = gx._dmatrix
+
+    def spy(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(gx, "_dmatrix", spy)
+    obj = gradhess.get("cross_entropy")
+    booster = gx.train(obj, X, labels, sample_weight=w, params=PARAMS["xgboost"], num_boost_round=5,
+                       eval_set=[(X[:100], labels[:100])])
+    dtrain = built[0]
+    t = getattr(dtrain, _engines.TARGETS_ATTR)
+    assert t.y is labels and np.shares_memory(t.sample_weight, w)
+    assert dtrain.get_label().size == 0 and dtrain.get_weight().size == len(y)
+    assert built[1].get_label().size == 0
+    params = {**PARAMS["xgboost"], "disable_default_eval_metric": 1,
+              "base_score": json.dumps(obj.init_raw(labels, w, n_classes=K).tolist()),
+              "num_target" if label == "soft" else "num_class": K}
+    full = gx.dmatrix(X, labels, obj, w)
+    assert full.get_label().size == labels.size
+    reference = xgb.train(params, full, 5, obj=gx.objective(obj))
+    plain = xgb.DMatrix(X)
+    np.testing.assert_array_equal(booster.predict(plain, output_margin=True),
+                                  reference.predict(plain, output_margin=True))
+    built.clear()
+    log = {}
+    gx.train(obj, X, labels, params={**PARAMS["xgboost"], "eval_metric": "mlogloss"},
+             num_boost_round=2, eval_set=[(X[:100], labels[:100])], evals_result=log)
+    assert built[0].get_label().size == labels.size and "mlogloss" in log["valid_0"]
+
+
+def test_lightgbm_train_shares_the_labels(data, monkeypatch):
+    X, y, w = data
+    soft = 0.8 * np.eye(K)[y] + 0.2 / K
+    built = []
+    real = gl._dataset
+
+    def spy(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(gl, "_dataset", spy)
+    gl.train("cross_entropy", X, soft, sample_weight=w, params=PARAMS["lightgbm"], num_boost_round=2,
+             eval_set=[(X, soft, w)])
+    for ds in built:
+        t = getattr(ds, _engines.TARGETS_ATTR)
+        assert t.y is soft and np.shares_memory(t.sample_weight, w)
+
+
 # ------------------------------------------------------------- bad input
 @pytest.mark.parametrize("engine", list(ADAPTERS))
 def test_class_count_mismatch(data, engine):
