@@ -10,9 +10,12 @@
   (``num_target``), and one weight per row (the row means of per-cell weights,
   which XGBoost's sketch uses).  On a DMatrix built otherwise (``xgboost.dask``)
   the callables read XGBoost's fields.  The data sets :func:`train` builds for
-  itself leave XGBoost's label field empty (nothing reads it unless a built-in
-  metric is asked for) and hold the given labels and weights without copying
-  them when they are already float64 / int64 and contiguous.
+  itself are ``QuantileDMatrix`` objects for histogram trees (the default
+  ``tree_method``; only the histogram index, no copy of the features, as
+  XGBoost's own scikit-learn estimators do), leave XGBoost's label field empty
+  (nothing reads it unless a built-in metric is asked for) and hold the given
+  labels and weights without copying them when they are already float64 /
+  int64 and contiguous.
 * :func:`train` sets what XGBoost gets wrong by default for a custom objective:
   the intercept (a vector ``base_score`` from the objective's ``init_raw``, not
   0.5), ``num_class``/``num_target``, no default metric; the model remembers
@@ -144,15 +147,19 @@ def dmatrix(X, y, objective: Objective | str, sample_weight=None, *, n_classes=N
                     **kwargs)
 
 
-def _dmatrix(X, t: e.Targets, *, engine_label: bool = True, **kwargs):
+def _dmatrix(X, t: e.Targets, *, engine_label: bool = True, quantised: bool = False,
+             **kwargs):
     """:func:`dmatrix` from validated targets (shared with the DMatrix, not copied).
 
     ``engine_label=False`` leaves XGBoost's own label field empty: a custom objective with
     a given ``base_score`` and no built-in metric never reads it (for soft labels it is a
-    float32 copy of the whole ``(n, K)`` matrix)."""
+    float32 copy of the whole ``(n, K)`` matrix).  ``quantised=True`` builds a
+    ``QuantileDMatrix`` (keyword arguments ``ref``, ``max_bin``) instead."""
+    xgb = _xgb()
     # With cell weights the DMatrix still gets one weight per row (their mean): XGBoost uses
     # it to place histogram bins (weighted quantile sketch); the gradients use the cells.
-    dm = _xgb().DMatrix(X, label=t.y if engine_label else None, weight=t.row_weight(), **kwargs)
+    make = xgb.QuantileDMatrix if quantised else xgb.DMatrix
+    dm = make(X, label=t.y if engine_label else None, weight=t.row_weight(), **kwargs)
     setattr(dm, e.TARGETS_ATTR, t)
     return dm
 
@@ -174,6 +181,15 @@ def _engine_params(obj: Objective, t: e.Targets, params: dict | None, intercept)
         base = np.atleast_1d(intercept).astype(float)
         params["base_score"] = json.dumps(base.tolist()) if base.size > 1 else float(base[0])
     return params
+
+
+def _quantised(params: dict) -> bool:
+    """Whether the training data can be a ``QuantileDMatrix`` (histogram trees, as
+    XGBoost's own scikit-learn estimators decide): only the histogram index, no copy of
+    the features."""
+    return (params.get("tree_method", "hist") in ("hist", "auto")
+            and params.get("booster", "gbtree") in ("gbtree", "dart")
+            and not str(params.get("device", "cpu")).startswith("sycl"))
 
 
 def _builtin_metric(params: dict) -> bool:
@@ -212,11 +228,15 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     eval_list = e.as_eval_list(eval_set)
     e.check_features(X, t.n_rows, eval_list)
     engine_label = _builtin_metric(engine_params)
-    dtrain = _dmatrix(X, t, engine_label=engine_label)
+    quantised = _quantised(engine_params)
+    bins = {"max_bin": engine_params["max_bin"]} if quantised and "max_bin" in engine_params else {}
+    dtrain = _dmatrix(X, t, engine_label=engine_label, quantised=quantised, **bins)
     evals = [(dtrain, "train")] if verbose_eval else []
     for i, (Xv, yv, wv) in enumerate(eval_list):
         tv = e.targets(obj, yv, wv, t.n_classes, copy=False)
-        evals.append((_dmatrix(Xv, tv, engine_label=engine_label), f"valid_{i}"))
+        ref = {"ref": dtrain, **bins} if quantised else {}
+        evals.append((_dmatrix(Xv, tv, engine_label=engine_label, quantised=quantised, **ref),
+                      f"valid_{i}"))
     try:
         booster = xgb.train(
             engine_params, dtrain, num_boost_round=num_boost_round, evals=evals,

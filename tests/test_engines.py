@@ -361,8 +361,10 @@ def test_targets_without_copy_keep_arrays_of_the_held_dtype():
 @pytest.mark.parametrize("label", ["soft", "hard"])
 def test_xgboost_train_holds_the_labels_once(data, label, monkeypatch):
     """``train`` neither copies labels and weights already in the held dtype nor fills
-    XGBoost's own label field (a float32 copy; no built-in metric reads it): the model
-    is the one trained on a DMatrix that has it.  A built-in metric gets it."""
+    XGBoost's own label field (a float32 copy; no built-in metric reads it), and trains
+    histogram trees on a QuantileDMatrix: the model is the one trained on a DMatrix with
+    labels.  A built-in metric gets the labels; other tree methods a DMatrix; ``max_bin``
+    reaches the QuantileDMatrix."""
     X, y, w = data
     labels = 0.8 * np.eye(K)[y] + 0.2 / K if label == "soft" else y.astype(np.int64)
     built = []
@@ -381,6 +383,8 @@ def test_xgboost_train_holds_the_labels_once(data, label, monkeypatch):
     assert t.y is labels and np.shares_memory(t.sample_weight, w)
     assert dtrain.get_label().size == 0 and dtrain.get_weight().size == len(y)
     assert built[1].get_label().size == 0
+    # histogram trees: XGBoost's QuantileDMatrix (no copy of the features), the same model
+    assert all(isinstance(d, xgb.QuantileDMatrix) for d in built)
     params = {**PARAMS["xgboost"], "disable_default_eval_metric": 1,
               "base_score": json.dumps(obj.init_raw(labels, w, n_classes=K).tolist()),
               "num_target" if label == "soft" else "num_class": K}
@@ -395,6 +399,12 @@ def test_xgboost_train_holds_the_labels_once(data, label, monkeypatch):
     gx.train(obj, X, labels, params={**PARAMS["xgboost"], "eval_metric": "mlogloss"},
              num_boost_round=2, eval_set=[(X[:100], labels[:100])], evals_result=log)
     assert built[0].get_label().size == labels.size and "mlogloss" in log["valid_0"]
+    for extra, quantised in (({"tree_method": "exact"}, False), ({"max_bin": 16}, True)):
+        built.clear()
+        booster = gx.train(obj, X, labels, params={**PARAMS["xgboost"], **extra}, num_boost_round=2,
+                           eval_set=[(X[:100], labels[:100])])
+        assert [isinstance(d, xgb.QuantileDMatrix) for d in built] == [quantised] * 2
+        assert np.isfinite(gx.predict_proba(booster, X[:10])).all()
 
 
 def test_lightgbm_train_shares_the_labels(data, monkeypatch):
