@@ -143,17 +143,25 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
     layout = e.Targets(np.zeros((1, k)) if soft else np.zeros(1, dtype=np.int64), k, None)
     engine_params = gx._engine_params(obj, layout, params, c)
 
-    def dmatrix(Xp, yp, wp):
+    # histogram trees: the workers keep the histogram index only (as gradhess.xgboost.train)
+    quantised = gx._quantised(engine_params)
+    bins = {"max_bin": engine_params["max_bin"]} if quantised and "max_bin" in engine_params else {}
+
+    def dmatrix(Xp, yp, wp, **kwargs):
         # labels and weights partitioned like the features: XGBoost pairs them partition by partition
         Xa = _as_dask_array(da, Xp, "X")
         ya = _as_dask_array(da, yp, "y").rechunk({0: Xa.chunks[0]})
         wa = _as_dask_array(da, wp, "sample_weight")
         if wa is not None:
             wa = wa.rechunk({0: Xa.chunks[0]})
-        return xd.DaskDMatrix(client, Xa, label=ya.astype(np.float64) if soft else ya, weight=wa)
+        make = xd.DaskQuantileDMatrix if quantised else xd.DaskDMatrix
+        return make(client, Xa, label=ya.astype(np.float64) if soft else ya, weight=wa, **bins,
+                    **kwargs)
 
     dtrain = dmatrix(X, y, sample_weight)
-    evals = [(dmatrix(Xv, yv, wv), f"valid_{i}") for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set))]
+    ref = {"ref": dtrain} if quantised else {}
+    evals = [(dmatrix(Xv, yv, wv, **ref), f"valid_{i}")
+             for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set))]
     # the workers' allocator is left alone (reuse_heap=False): a long-lived worker holding on
     # to freed memory shows up as unmanaged memory, which Dask's memory management acts on
     output = xd.train(client, engine_params, dtrain, num_boost_round=num_boost_round, evals=evals,

@@ -142,3 +142,35 @@ def test_refusals(client, data):
         gd.train(client, "brier", dask_of(X), dask_of(np.where(np.arange(1000) == 3, 5, y)), n_classes=3)
     with pytest.raises(ValueError, match="must be a dask array"):
         gd.train(client, "brier", X, y)
+
+
+def test_histogram_trees_train_on_quantile_matrices(client, data, monkeypatch):
+    """With histogram trees the workers hold XGBoost's quantised matrices (the evaluation
+    set's cut by the training set's bins, ``max_bin`` passed on); other tree methods get
+    plain ones."""
+    import xgboost.dask as xd
+
+    X, y, w, _ = data
+    built = []
+
+    class Spy:  # gradhess.dask's view of xgboost.dask, recording which matrices it builds
+        def __getattr__(self, name):
+            real = getattr(xd, name)
+            if name not in ("DaskQuantileDMatrix", "DaskDMatrix"):
+                return real
+
+            def build(*args, **kwargs):
+                built.append((name, kwargs.get("max_bin"), kwargs.get("ref")))
+                return real(*args, **kwargs)
+            return build
+
+    modules = gd._modules()
+    monkeypatch.setattr(gd, "_modules", lambda: (modules[0], Spy()))
+    for extra, kind in (({"max_bin": 16}, "DaskQuantileDMatrix"), ({"tree_method": "approx"}, "DaskDMatrix")):
+        built.clear()
+        booster = gd.train(client, "cross_entropy", dask_of(X), dask_of(y), params={**PARAMS, **extra},
+                           num_boost_round=3, eval_set=[(dask_of(X), dask_of(y))])
+        assert [b[0] for b in built] == [kind, kind]
+        if kind == "DaskQuantileDMatrix":
+            assert built[0][1] == built[1][1] == 16 and built[1][2] is not None
+        assert np.isfinite(gd.predict_proba(client, booster, dask_of(X)).compute()).all()
