@@ -144,8 +144,7 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
     engine_params = gx._engine_params(obj, layout, params, c)
 
     # histogram trees: the workers keep the histogram index only (as gradhess.xgboost.train)
-    quantised = gx._quantised(engine_params)
-    bins = {"max_bin": engine_params["max_bin"]} if quantised and "max_bin" in engine_params else {}
+    quantile = gx._quantile_kwargs(engine_params)
 
     def dmatrix(Xp, yp, wp, **kwargs):
         # labels and weights partitioned like the features: XGBoost pairs them partition by partition
@@ -154,12 +153,13 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
         wa = _as_dask_array(da, wp, "sample_weight")
         if wa is not None:
             wa = wa.rechunk({0: Xa.chunks[0]})
-        make = xd.DaskQuantileDMatrix if quantised else xd.DaskDMatrix
-        return make(client, Xa, label=ya.astype(np.float64) if soft else ya, weight=wa, **bins,
-                    **kwargs)
+        label = ya.astype(np.float64) if soft else ya
+        if quantile is None:
+            return xd.DaskDMatrix(client, Xa, label=label, weight=wa)
+        return xd.DaskQuantileDMatrix(client, Xa, label=label, weight=wa, **quantile, **kwargs)
 
     dtrain = dmatrix(X, y, sample_weight)
-    ref = {"ref": dtrain} if quantised else {}
+    ref = {"ref": dtrain} if quantile is not None else {}
     evals = [(dmatrix(Xv, yv, wv, **ref), f"valid_{i}")
              for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set))]
     # the workers' allocator is left alone (reuse_heap=False): a long-lived worker holding on

@@ -183,13 +183,16 @@ def _engine_params(obj: Objective, t: e.Targets, params: dict | None, intercept)
     return params
 
 
-def _quantised(params: dict) -> bool:
-    """Whether the training data can be a ``QuantileDMatrix`` (histogram trees, as
-    XGBoost's own scikit-learn estimators decide): only the histogram index, no copy of
-    the features."""
-    return (params.get("tree_method", "hist") in ("hist", "auto")
+def _quantile_kwargs(params: dict) -> dict | None:
+    """The keyword arguments of a ``QuantileDMatrix`` for training with ``params``
+    (``max_bin`` where given), or None where the trees are not histogram trees (as
+    XGBoost's own scikit-learn estimators decide).  It holds only the histogram index, no
+    copy of the features."""
+    if (params.get("tree_method", "hist") in ("hist", "auto")
             and params.get("booster", "gbtree") in ("gbtree", "dart")
-            and not str(params.get("device", "cpu")).startswith("sycl"))
+            and not str(params.get("device", "cpu")).startswith("sycl")):
+        return {"max_bin": params["max_bin"]} if "max_bin" in params else {}
+    return None
 
 
 def _builtin_metric(params: dict) -> bool:
@@ -228,14 +231,14 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     eval_list = e.as_eval_list(eval_set)
     e.check_features(X, t.n_rows, eval_list)
     engine_label = _builtin_metric(engine_params)
-    quantised = _quantised(engine_params)
-    bins = {"max_bin": engine_params["max_bin"]} if quantised and "max_bin" in engine_params else {}
-    dtrain = _dmatrix(X, t, engine_label=engine_label, quantised=quantised, **bins)
+    quantile = _quantile_kwargs(engine_params)
+    quantised = quantile is not None
+    dtrain = _dmatrix(X, t, engine_label=engine_label, quantised=quantised, **(quantile or {}))
     evals = [(dtrain, "train")] if verbose_eval else []
     for i, (Xv, yv, wv) in enumerate(eval_list):
         tv = e.targets(obj, yv, wv, t.n_classes, copy=False)
-        ref = {"ref": dtrain, **bins} if quantised else {}
-        evals.append((_dmatrix(Xv, tv, engine_label=engine_label, quantised=quantised, **ref),
+        evals.append((_dmatrix(Xv, tv, engine_label=engine_label, quantised=quantised,
+                               **({"ref": dtrain, **quantile} if quantised else {})),
                       f"valid_{i}"))
     try:
         booster = xgb.train(
