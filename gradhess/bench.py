@@ -1,6 +1,7 @@
 """``gradhess bench``: measurements side by side in one run.
 
     gradhess bench [--quick] [--parts kernels engines catboost soft metric] [--out DIR]
+                   [--soft-rows N] [--soft-rounds R]
 
 1. Kernels (``kernels``): the time of one gradient/Hessian evaluation, n rows, K = 10,
    float32 margins as the engines hand them over, for every objective and strategy:
@@ -760,8 +761,12 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def run(*, quick: bool = False, parts=PARTS, out=None, log=print) -> dict:
-    """Run the measurements; print Markdown; with ``out``, write bench.md and bench.json there."""
+def run(*, quick: bool = False, parts=PARTS, out=None, log=print, soft_rows: int | None = None,
+        soft_rounds: int | None = None) -> dict:
+    """Run the measurements; print Markdown; with ``out``, write bench.md and bench.json there.
+
+    ``soft_rows``, ``soft_rounds``: the size of the soft-label comparison (its ratios grow
+    with the rows, as the engines' fixed cost per tree node weighs less)."""
     import resource
 
     from . import _engines as e
@@ -785,7 +790,8 @@ def run(*, quick: bool = False, parts=PARTS, out=None, log=print) -> dict:
         e.require("catboost", "catboost")
         results["catboost"] = [catboost_ratio(n_cb, k, rounds, repeats) for k in (3, 10)]
     if "soft" in parts:
-        results["soft"] = [soft_vs_replication(engine, n_soft, 10, rounds, repeats)
+        results["soft"] = [soft_vs_replication(engine, soft_rows or n_soft, 10, soft_rounds or rounds,
+                                               repeats)
                            for engine in ("xgboost", "lightgbm")]
     if "metric" in parts:
         n_m, r_m = (5000, 5) if quick else (200_000, 20)

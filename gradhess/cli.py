@@ -128,7 +128,8 @@ class _Parser(argparse.ArgumentParser):
 def _bench(args) -> int:
     from . import bench
 
-    bench.run(quick=args.quick, parts=args.parts, out=args.out)
+    bench.run(quick=args.quick, parts=args.parts, out=args.out, soft_rows=args.soft_rows,
+              soft_rounds=args.soft_rounds)
     return 0
 
 
@@ -217,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
                        default=["kernels", "engines", "catboost", "soft", "metric"],
                        help="which measurements to run (default: all)")
     bench.add_argument("--out", metavar="DIR", help="also write bench.md and bench.json here")
+    bench.add_argument("--soft-rows", type=_positive_int, metavar="N",
+                       help="rows of the soft-label comparison (default 100000; --quick 5000)")
+    bench.add_argument("--soft-rounds", type=_positive_int, metavar="R",
+                       help="boosting rounds of the soft-label comparison (default 50; --quick 20)")
     bench.set_defaults(func=_bench)
     return parser
 

@@ -239,6 +239,18 @@ def test_bench_times_xgboost_gradient_after_the_first_round():
         bench._monitor_total("GetGradient: 0.1s, 3 calls", "NoSuchTimer")
 
 
+def test_bench_soft_labels_at_a_given_size(tmp_path):
+    res = run("bench", "--parts", "soft", "--soft-rows", "3000", "--soft-rounds", "3", "--out", tmp_path,
+              timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    results = json.loads((tmp_path / "bench.json").read_text())
+    assert [(r["engine"], r["n"], r["rounds"], r["rows_soft"]) for r in results["soft"]] == [
+        ("xgboost", 3000, 3, 3000), ("lightgbm", 3000, 3, 3000)]
+    assert "n=3000, K=10, 3 rounds" in (tmp_path / "bench.md").read_text()
+    bad = run("bench", "--parts", "soft", "--soft-rows", "0")
+    assert bad.returncode != 0 and "--soft-rows" in bad.stderr
+
+
 def test_bench_quick(tmp_path):
     res = run("bench", "--quick", "--out", tmp_path, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
