@@ -54,12 +54,17 @@ class EngineObjective:
     round only (:meth:`Objective.prepare`); later rounds on the same data set object
     reuse them and only the margins are checked.  (Changing a data set's labels in
     place between rounds is therefore not seen.)
+
+    ``offset``: an intercept the engine's scores do not include, added to them (see
+    :meth:`Objective.gradient_hessian_prepared`).
     """
 
     order = "C"
+    offset = None
 
-    def __init__(self, objective: Objective | str):
+    def __init__(self, objective: Objective | str, offset=None):
         self.objective = resolve(objective)
+        self.offset = offset
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
         self._prepared: tuple[Any, Any] | None = None
 
@@ -73,6 +78,7 @@ class EngineObjective:
         obj = self.objective
         if not obj.compiled_path:
             y, w = load()
+            raw = raw if self.offset is None else raw + self.offset
             return obj.gradient_hessian(y, raw, w, gradient_out=g, hessian_out=h)
         if raw.ndim != (2 if obj.is_multiclass else 1):
             v.check_raw(raw, multiclass=obj.is_multiclass)  # raises, naming the shape
@@ -80,7 +86,7 @@ class EngineObjective:
                 or self._prepared[1].shape != raw.shape:
             y, w = load()
             self._prepared = (data, obj.prepare(y, raw.shape, w))
-        return obj.gradient_hessian_prepared(self._prepared[1], raw, g, h)
+        return obj.gradient_hessian_prepared(self._prepared[1], raw, g, h, offset=self.offset)
 
     def __deepcopy__(self, memo):
         # lightgbm.train deep-copies its params, callable objective included: share this
@@ -120,8 +126,9 @@ class EngineMetric:
     :class:`EngineObjective`, labels changed on a data set after its first evaluation are
     therefore not seen.)"""
 
-    def __init__(self, objective: Objective | str):
+    def __init__(self, objective: Objective | str, offset=None):
         self.objective = resolve(objective)
+        self.offset = offset
         self._prepared = weakref.WeakKeyDictionary()
 
     def loss_sums(self, data, raw: np.ndarray) -> tuple[float, float]:
@@ -139,16 +146,17 @@ class EngineMetric:
                 self._prepared[data] = entry
             except TypeError:
                 pass
-        return float(self.objective.loss_prepared(entry[0], raw).sum()), entry[1]
+        return (float(self.objective.loss_prepared(entry[0], raw, offset=self.offset).sum()),
+                entry[1])
 
     def __deepcopy__(self, memo):
         return self
 
     def __getstate__(self):
-        return {"objective": self.objective}
+        return {"objective": self.objective, "offset": self.offset}
 
     def __setstate__(self, state):
-        self.__init__(state["objective"])
+        self.__init__(state["objective"], state.get("offset"))
 
     def __repr__(self):
         return f"{type(self).__name__}({self.objective!r})"

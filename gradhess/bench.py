@@ -424,8 +424,10 @@ def engine_overhead(engine, n, k, rounds, repeats) -> list[dict]:
                                       ("brier", "gauss_newton", 1.0)):
             obj = gradhess.get(name, hessian=strategy, hessian_scale=scale)
             t = e.targets(obj, y)
-            p = gl._engine_params(obj, t, params)
-            dso = gl.dataset(X, y, obj, params=params, free_raw_data=False).construct()
+            # as gradhess.lightgbm.train runs it: the callable adds the intercept
+            p = gl._engine_params(obj, t, params, e.intercept(obj, t))
+            dso = gl.dataset(X, y, obj, init_score=False, params=params,
+                             free_raw_data=False).construct()
             contenders[f"gradhess {name} ({strategy})"] = (
                 lambda p=p, dso=dso: lgb.train(p, dso, rounds))
     for fn in contenders.values():  # warm up: compiled kernels, histogram bins
@@ -475,16 +477,16 @@ def eval_set_overhead(engine, n, k, rounds, repeats) -> list[dict]:
         builtin = {**params, "objective": "multiclass", "num_class": k, "metric": "multi_logloss"}
         dt = lgb.Dataset(Xt, label=yt, free_raw_data=False)
         dv = lgb.Dataset(Xv, label=yv, reference=dt, free_raw_data=False)
-        ours = gl._engine_params(obj, t, params)
         c = e.intercept(obj, t)
-        gt = gl.dataset(Xt, yt, obj, intercept=c, free_raw_data=False)
-        gv = gl.dataset(Xv, yv, obj, intercept=c, reference=gt, free_raw_data=False)
+        ours = gl._engine_params(obj, t, params, c)  # as train runs it: no init_score
+        gt = gl.dataset(Xt, yt, obj, init_score=False, free_raw_data=False)
+        gv = gl.dataset(Xv, yv, obj, init_score=False, reference=gt, free_raw_data=False)
         for evals, label in (([], "no eval set"), (True, "eval set")):
             contenders[("built-in", label)] = (
                 lambda ev=evals: lgb.train(builtin, dt, rounds, valid_sets=[dv] if ev else []))
             contenders[("gradhess", label)] = (
                 lambda ev=evals: lgb.train(ours, gt, rounds, valid_sets=[gv] if ev else [],
-                                           feval=gl.metric(obj)))
+                                           feval=gl.LightGBMMetric(obj, c)))
     for fn in contenders.values():  # warm up: compiled kernels, histogram bins
         fn()
     times = _median_alternating(contenders, repeats)

@@ -11,9 +11,11 @@
   weights are attached to the Dataset object (the label field holds the
   argmax, for LightGBM's own bookkeeping); ``init_score`` holds the intercept.
 * :func:`train` sets what LightGBM gets wrong by default for a custom
-  objective: the intercept (``init_score`` from the objective's ``init_raw``
-  instead of 0, then folded into the first trees so that the booster's raw
-  scores include it), ``num_class``, no default metric (``metric="None"``).
+  objective: the intercept (the objective's ``init_raw`` instead of 0, added to
+  the scores by the callables -- an ``offset`` -- for softmax objectives and
+  held as ``init_score`` for binary ones, then folded into the first trees so
+  that the booster's raw scores include it), ``num_class``, no default metric
+  (``metric="None"``).
   :func:`predict_proba` returns probabilities.
 
 A Dataset from :func:`dataset` must not be subset (as ``lightgbm.cv`` does):
@@ -112,7 +114,7 @@ def _dataset(X, obj: Objective, t: e.Targets, init_score=True, intercept=None, *
     return ds
 
 
-def _engine_params(obj: Objective, t: e.Targets, params: dict | None) -> dict:
+def _engine_params(obj: Objective, t: e.Targets, params: dict | None, offset=None) -> dict:
     params = dict(params or {})
     for key in ("objective", "objective_type", "app", "application", "loss"):
         if key in params:
@@ -122,7 +124,7 @@ def _engine_params(obj: Objective, t: e.Targets, params: dict | None) -> dict:
     e.check_n_classes(t.n_classes, params, "num_class", "num_classes")
     params.pop("num_classes", None)
     params["num_class"] = t.n_classes if t.n_classes is not None else 1
-    params["objective"] = LightGBMObjective(obj)
+    params["objective"] = LightGBMObjective(obj, offset)
     params.setdefault("metric", "None")
     params.setdefault("verbose", -1)
     # Keep features that min_data_in_leaf makes unsplittable: with none left,
@@ -151,8 +153,10 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """Train a LightGBM booster on a gradhess objective.
 
     Same arguments as :func:`gradhess.xgboost.train`, except that LightGBM's early stopping
-    stops when *any* eval set stops improving (XGBoost's follows the last one).  The intercept is
-    LightGBM's ``init_score`` during training and is then added to the first
+    stops when *any* eval set stops improving (XGBoost's follows the last one).  During
+    training the intercept is added to LightGBM's scores by the objective and metric
+    callables (softmax objectives; binary ones use LightGBM's ``init_score``, one number a
+    row), not held as an ``(n, K)`` ``init_score``; it is then added to the first
     iteration's trees, so ``booster.predict(X, raw_score=True)`` includes it.
     Returns the ``lightgbm.Booster`` with a ``gradhess`` attribute for
     :func:`predict_proba` (a Python attribute: after saving and loading the
@@ -162,14 +166,17 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     obj = e.resolve(objective)
     t = e.targets(obj, y, sample_weight, n_classes, copy=False)  # held while training only
     c = e.intercept(obj, t)
-    engine_params = _engine_params(obj, t, params)
+    # softmax objectives: the callables add the intercept to LightGBM's scores, instead of an
+    # (n, K) init_score (of which LightGBM keeps two float64 copies)
+    offset = c if t.n_classes is not None else None
+    engine_params = _engine_params(obj, t, params, offset)
     eval_list = e.as_eval_list(eval_set)
     e.check_features(X, t.n_rows, eval_list)
-    dtrain = _dataset(X, obj, t, intercept=c)
+    dtrain = _dataset(X, obj, t, init_score=offset is None, intercept=c)
     valid_sets, valid_names = [], []
     for i, (Xv, yv, wv) in enumerate(eval_list):
         valid_sets.append(_dataset(Xv, obj, e.targets(obj, yv, wv, t.n_classes, copy=False),
-                                   intercept=c, reference=dtrain))
+                                   init_score=offset is None, intercept=c, reference=dtrain))
         valid_names.append(f"valid_{i}")
     callbacks = list(callbacks or [])
     if early_stopping_rounds:
@@ -180,7 +187,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
         callbacks.append(lgb.record_evaluation(evals_result))
     booster = lgb.train(engine_params, dtrain, num_boost_round=num_boost_round,
                         valid_sets=valid_sets, valid_names=valid_names,
-                        feval=LightGBMMetric(obj), callbacks=callbacks)
+                        feval=LightGBMMetric(obj, offset), callbacks=callbacks)
     _fold_intercept(booster, c, t.n_classes)
     booster.gradhess = e.metadata(obj, t.n_classes, c)
     return booster

@@ -426,3 +426,30 @@ def test_metrics_validate_labels_once_and_name_bad_margins(engine, monkeypatch):
                                                                        "cross_entropy")
     with pytest.raises(ValueError, match=r"raw must be a 2-D array of margins .* got shape \(400,\)"):
         metric(np.zeros(400), ds)
+
+
+@pytest.mark.parametrize("name", list(gradhess.OBJECTIVES))
+@pytest.mark.parametrize("labels", ["hard", "soft"])
+def test_offset_is_the_margins_plus_offset(name, labels):
+    """``offset`` (an intercept the engine's scores do not include) gives exactly what the
+    margins plus it give: the softmax kernels add it as they read the margins (float64,
+    either memory order), elsewhere it is added first; gradient, Hessian and loss."""
+    obj = gradhess.get(name)
+    k = 4 if obj.is_multiclass else None
+    y, z64, w = problem(name, labels, "row", k, "float64")
+    rng = np.random.default_rng(3)
+    offset = rng.normal(size=k) * 3 if k else 1.7
+    for z in (z64, z64.astype(np.float32), np.asfortranarray(z64)):
+        prepared = obj.prepare(y, z.shape, w)
+        g, h = obj.gradient_hessian_prepared(prepared, z, offset=offset)
+        shifted = z.astype(np.float64) + offset
+        g_ref, h_ref = obj.gradient_hessian(y, shifted, w)
+        assert g.dtype == h.dtype == z.dtype
+        np.testing.assert_array_equal(g, g_ref.astype(z.dtype))
+        np.testing.assert_array_equal(h, h_ref.astype(z.dtype))
+        np.testing.assert_array_equal(obj.loss_prepared(prepared, z, offset=offset),
+                                      obj.loss(y, shifted, w).astype(z.dtype))
+    prepared = obj.prepare(y, z64.shape, w)
+    for bad in ((np.zeros(k + 1) if k else np.zeros(2)), (np.full(k, np.nan) if k else np.nan)):
+        with pytest.raises(ValueError, match="offset"):
+            obj.gradient_hessian_prepared(prepared, z64, offset=bad)

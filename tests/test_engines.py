@@ -407,9 +407,15 @@ def test_xgboost_train_holds_the_labels_once(data, label, monkeypatch):
         assert np.isfinite(gx.predict_proba(booster, X[:10])).all()
 
 
-def test_lightgbm_train_shares_the_labels(data, monkeypatch):
+@pytest.mark.parametrize("name", ["cross_entropy", "focal", "binary_cross_entropy"])
+def test_lightgbm_train_shares_the_labels_and_adds_the_intercept(data, name, monkeypatch):
+    """``train`` shares the labels and weights with its Datasets; for softmax objectives the
+    callables add the intercept to LightGBM's scores instead of an ``(n, K)`` init_score
+    (binary objectives keep theirs): the same model and the same metric values as training
+    on Datasets that carry the intercept as init_score."""
     X, y, w = data
-    soft = 0.8 * np.eye(K)[y] + 0.2 / K
+    obj = gradhess.get(name)
+    labels = 0.8 * np.eye(K)[y] + 0.2 / K if obj.is_multiclass else (y == 1).astype(float)
     built = []
     real = gl._dataset
 
@@ -418,11 +424,28 @@ def test_lightgbm_train_shares_the_labels(data, monkeypatch):
         return built[-1]
 
     monkeypatch.setattr(gl, "_dataset", spy)
-    gl.train("cross_entropy", X, soft, sample_weight=w, params=PARAMS["lightgbm"], num_boost_round=2,
-             eval_set=[(X, soft, w)])
+    params = PARAMS["lightgbm"]
+    log = {}
+    booster = gl.train(obj, X, labels, sample_weight=w, params=params, num_boost_round=8,
+                       eval_set=[(X[:300], labels[:300], w[:300])], evals_result=log)
+    assert len(built) == 2
     for ds in built:
         t = getattr(ds, _engines.TARGETS_ATTR)
-        assert t.y is soft and np.shares_memory(t.sample_weight, w)
+        assert np.shares_memory(t.y, labels) and np.shares_memory(t.sample_weight, w)
+        assert (ds.get_init_score() is None) == obj.is_multiclass
+    monkeypatch.undo()
+    # the same training with the intercept as init_score on both Datasets
+    c = obj.init_raw(labels, w)
+    dtrain = gl.dataset(X, labels, obj, w, intercept=c)
+    dvalid = gl.dataset(X[:300], labels[:300], obj, w[:300], intercept=c, reference=dtrain)
+    log_ref = {}
+    reference = lgb.train({**gl._engine_params(obj, getattr(dtrain, _engines.TARGETS_ATTR), params)},
+                          dtrain, 8, valid_sets=[dvalid], valid_names=["valid_0"],
+                          feval=gl.metric(obj), callbacks=[lgb.record_evaluation(log_ref)])
+    gl._fold_intercept(reference, c, K if obj.is_multiclass else None)
+    np.testing.assert_allclose(booster.predict(X, raw_score=True), reference.predict(X, raw_score=True),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(log["valid_0"][name], log_ref["valid_0"][name], rtol=1e-12)
 
 
 # ------------------------------------------------------------- bad input

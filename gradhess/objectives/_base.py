@@ -34,6 +34,11 @@ def _kernel_targets(prepared, k: int):
             _NO_WEIGHT_2D if w is None else w)
 
 
+def _kernel_offset(offset, k: int) -> np.ndarray:
+    """A softmax kernel's ``offset`` argument: the given ``(K,)`` float64 or zeros."""
+    return np.zeros(k) if offset is None else offset
+
+
 def _out(out, name: str, raw: np.ndarray) -> np.ndarray:
     """``out`` checked like :func:`_emit` does, or a new array like ``raw``."""
     if out is None:
@@ -182,10 +187,16 @@ class Objective:
         one cell a row, cheap enough in NumPy)."""
         return self.compiled_path and self.compiled_kernel in compiled.LOSS_KERNELS
 
-    def loss_prepared(self, prepared: "Prepared", raw, *, checked: bool = False) -> np.ndarray:
+    def loss_prepared(self, prepared: "Prepared", raw, *, checked: bool = False,
+                      offset=None) -> np.ndarray:
         """:meth:`loss` on targets from :meth:`prepare` (an engine's evaluation set, whose
-        labels are validated once): only the margins are checked."""
+        labels are validated once): only the margins are checked.  ``offset`` (see
+        :meth:`gradient_hessian_prepared`) is added to the margins first."""
         raw = self._prepared_raw(prepared, raw, checked)
+        dtype = raw.dtype
+        offset = self._check_offset(offset, raw)
+        if offset is not None and not self.compiled_loss:
+            raw, offset = raw + offset, None
         if not self.compiled_loss:  # the NumPy definition, on the validated targets as they are
             y = prepared.y
             if self.is_multiclass and y.ndim == 1:
@@ -195,15 +206,29 @@ class Objective:
                 w = np.ones((raw.shape[0], 1) if self.is_multiclass else raw.shape[0])
             loss = self._loss_kernel(self._transform_labels(y.astype(np.float64, copy=False)),
                                      raw.astype(np.float64), w, *self.kernel_args())
-            return loss.astype(raw.dtype, copy=False)
+            return loss.astype(dtype, copy=False)
         out = np.empty(raw.shape[0])
         ym, yi, w = _kernel_targets(prepared, raw.shape[1])
         params = np.array(self.kernel_args() or (0.0,), dtype=np.float64)
-        bad = compiled.run_loss(self.compiled_kernel, raw, ym, yi, w,
-                                float(getattr(self, "label_smoothing", 0.0)), params, out)
+        bad = compiled.run_loss(self.compiled_kernel, raw, _kernel_offset(offset, raw.shape[1]),
+                                ym, yi, w, float(getattr(self, "label_smoothing", 0.0)), params, out)
         if bad:
             v.check_finite("raw", raw)  # raises, naming the first bad row
-        return out.astype(raw.dtype, copy=False)
+        return out.astype(dtype, copy=False)
+
+    def _check_offset(self, offset, raw: np.ndarray):
+        """``offset`` as float64: ``(K,)`` for a softmax objective, a number for a binary one
+        (None stays None)."""
+        if offset is None:
+            return None
+        off = np.asarray(offset, dtype=np.float64)
+        expected = (raw.shape[1],) if self.is_multiclass else ()
+        if off.shape != expected:
+            raise ValueError(f"offset must have shape {expected} for margins of shape {raw.shape}; "
+                             f"got shape {off.shape}")
+        if not np.isfinite(off).all():
+            raise ValueError(f"offset must be finite; got {off}")
+        return off
 
     def _prepared_raw(self, prepared: "Prepared", raw, checked: bool) -> np.ndarray:
         raw = np.asarray(raw)
@@ -266,10 +291,20 @@ class Objective:
         return Prepared(labels, w, tuple(shape))
 
     def gradient_hessian_prepared(self, prepared: "Prepared", raw, gradient_out=None,
-                                  hessian_out=None, *, checked: bool = False):
+                                  hessian_out=None, *, checked: bool = False, offset=None):
         """:meth:`gradient_hessian` on targets from :meth:`prepare`: only the margins are
-        checked (shape; non-finite values are detected inside the kernel)."""
+        checked (shape; non-finite values are detected inside the kernel).
+
+        ``offset``: added to every row's margins first, ``(K,)`` for a softmax objective (a
+        number for a binary one): an intercept the engine's scores do not include.  The
+        softmax kernels add it as they read the margins; elsewhere ``raw + offset`` is
+        formed (a temporary)."""
         raw = self._prepared_raw(prepared, raw, checked)
+        offset = self._check_offset(offset, raw)
+        if offset is not None and not (self.compiled_path and self.is_multiclass):
+            gradient_out = _out(gradient_out, "gradient_out", raw)
+            hessian_out = _out(hessian_out, "hessian_out", raw)
+            raw, offset = raw + offset, None
         if not self.compiled_path:
             w = prepared.sample_weight
             y = prepared.y
@@ -284,8 +319,8 @@ class Objective:
         floor = hessians.CLIP_FLOOR
         if self.is_multiclass:
             ym, yi, w = _kernel_targets(prepared, raw.shape[1])
-            bad = compiled.run(self.compiled_kernel, raw, ym, yi, w, alpha, code,
-                               self.hessian_scale, floor, params, g, h)
+            bad = compiled.run(self.compiled_kernel, raw, _kernel_offset(offset, raw.shape[1]), ym,
+                               yi, w, alpha, code, self.hessian_scale, floor, params, g, h)
         else:
             w = prepared.sample_weight
             w = _NO_WEIGHT_1D if w is None else w
