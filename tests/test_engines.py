@@ -358,6 +358,19 @@ def test_targets_without_copy_keep_arrays_of_the_held_dtype():
         assert not np.shares_memory(t.y, a) and not np.shares_memory(t.sample_weight, b)
 
 
+def _record_calls(monkeypatch, module, name):
+    """Calls of ``module.name`` go through as before; the list collects what they return."""
+    built = []
+    real = getattr(module, name)
+
+    def record(*args, **kwargs):
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(module, name, record)
+    return built
+
+
 @pytest.mark.parametrize("label", ["soft", "hard"])
 def test_xgboost_train_holds_the_labels_once(data, label, monkeypatch):
     """``train`` neither copies labels and weights already in the held dtype nor fills
@@ -367,14 +380,7 @@ def test_xgboost_train_holds_the_labels_once(data, label, monkeypatch):
     reaches the QuantileDMatrix."""
     X, y, w = data
     labels = 0.8 * np.eye(K)[y] + 0.2 / K if label == "soft" else y.astype(np.int64)
-    built = []
-    real = gx._dmatrix
-
-    def spy(*args, **kwargs):
-        built.append(real(*args, **kwargs))
-        return built[-1]
-
-    monkeypatch.setattr(gx, "_dmatrix", spy)
+    built = _record_calls(monkeypatch, gx, "_dmatrix")
     obj = gradhess.get("cross_entropy")
     booster = gx.train(obj, X, labels, sample_weight=w, params=PARAMS["xgboost"], num_boost_round=5,
                        eval_set=[(X[:100], labels[:100])])
@@ -416,14 +422,7 @@ def test_lightgbm_train_shares_the_labels_and_adds_the_intercept(data, name, mon
     X, y, w = data
     obj = gradhess.get(name)
     labels = 0.8 * np.eye(K)[y] + 0.2 / K if obj.is_multiclass else (y == 1).astype(float)
-    built = []
-    real = gl._dataset
-
-    def spy(*args, **kwargs):
-        built.append(real(*args, **kwargs))
-        return built[-1]
-
-    monkeypatch.setattr(gl, "_dataset", spy)
+    built = _record_calls(monkeypatch, gl, "_dataset")
     params = PARAMS["lightgbm"]
     log = {}
     booster = gl.train(obj, X, labels, sample_weight=w, params=params, num_boost_round=8,
