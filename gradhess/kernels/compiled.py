@@ -257,17 +257,41 @@ if AVAILABLE:
             out[a[r], r] = max(other[r], 0.0)
 
     @njit(inline="always", **_JIT)
-    def gauss_newton_diag(p, u, uq2, a, h, nb, work, vec):
-        """``h_l = u_l q_l^2 p_l + p_l^2 sum_{m != l} u_m p_m`` (``G = J^T diag(u / p) J``)."""
+    def gauss_newton_sums(p, u, a, nb, vec):
+        """``c = sum_m u_m p_m`` into ``vec[6]`` and the same sum without the argmax into
+        ``vec[7]``, as :func:`sum_others` forms its sums (class by class, in class order).
+        Cores that compute ``u`` class by class add to these sums in that pass instead."""
         k = p.shape[0]
-        up = work[7, :k]
+        total = vec[6]
+        other = vec[7]
+        for r in range(nb):
+            total[r] = 0.0
+            other[r] = 0.0
         for j in range(k):
             for r in range(nb):
-                up[j, r] = u[j, r] * p[j, r]
-        sum_others(up, a, h, nb, vec)
+                up = u[j, r] * p[j, r]
+                total[r] += up
+                other[r] += up if j != a[r] else 0.0
+
+    @njit(inline="always", **_JIT)
+    def gauss_newton_from_sums(p, u, uq2, a, h, nb, vec):
+        """``h_l = u_l q_l^2 p_l + p_l^2 sum_{m != l} u_m p_m`` (``G = J^T diag(u / p) J``)
+        from the sums of :func:`gauss_newton_sums` (the argmax's sum over the others summed
+        explicitly, the others' as ``c - u_l p_l``, as :func:`sum_others` does)."""
+        k = p.shape[0]
+        total = vec[6]
+        other = vec[7]
         for j in range(k):
             for r in range(nb):
-                h[j, r] = uq2[j, r] * p[j, r] + p[j, r] * p[j, r] * h[j, r]
+                up = u[j, r] * p[j, r]
+                o = max(other[r], 0.0) if j == a[r] else max(total[r] - up, 0.0)
+                h[j, r] = uq2[j, r] * p[j, r] + p[j, r] * p[j, r] * o
+
+    @njit(inline="always", **_JIT)
+    def gauss_newton_diag(p, u, uq2, a, h, nb, work, vec):
+        """The Gauss-Newton diagonal (:func:`gauss_newton_from_sums`) with its sums."""
+        gauss_newton_sums(p, u, a, nb, vec)
+        gauss_newton_from_sums(p, u, uq2, a, h, nb, vec)
 
     @njit(inline="always", **_JIT)
     def swap_first(a, p, u, h, nb):
@@ -445,11 +469,12 @@ if AVAILABLE:
 
     @njit(inline="always", **_JIT)
     def majorizer_diag(p, q, u, uq2, a, h, nb, work, vec):
-        """Row sums of ``|G|``: ``G_ll + sum_{m != l} p_l p_m |c - u_l - u_m|``."""
+        """Row sums of ``|G|``: ``G_ll + sum_{m != l} p_l p_m |c - u_l - u_m|``, from the
+        sums of :func:`gauss_newton_sums` (formed by the caller)."""
         k = p.shape[0]
-        gauss_newton_diag(p, u, uq2, a, h, nb, work, vec)
-        # gauss_newton_diag's sum_others leaves c = sum_m u_m p_m in vec[6] and the same sum
-        # without the argmax in vec[7]; ca = c - u_a, computed without the cancellation
+        gauss_newton_from_sums(p, u, uq2, a, h, nb, vec)
+        # c = sum_m u_m p_m is in vec[6] and the same sum without the argmax in vec[7];
+        # ca = c - u_a, computed without the cancellation
         c = vec[6]
         ca = vec[7]
         for r in range(nb):
@@ -511,8 +536,9 @@ if AVAILABLE:
         for j in range(k):
             for r in range(nb):
                 uq2[j, r] = w[j, r] * q[j, r] * q[j, r]
+        gauss_newton_sums(p, w, a, nb, vec)
         if strategy == 1:
-            gauss_newton_diag(p, w, uq2, a, h, nb, work, vec)
+            gauss_newton_from_sums(p, w, uq2, a, h, nb, vec)
         else:
             majorizer_diag(p, q, w, uq2, a, h, nb, work, vec)
 
@@ -522,22 +548,31 @@ if AVAILABLE:
         rbar = vec[0]
         u = work[SLOT_V, :k]
         uq2 = work[2, :k]
+        total = vec[6]
+        other = vec[7]
         for r in range(nb):
             rbar[r] = 0.0
+            total[r] = 0.0
+            other[r] = 0.0
         for j in range(k):
             for r in range(nb):
                 rbar[r] += p[j, r] * 2.0 * w[j, r] * (p[j, r] - y[j, r])
         for j in range(k):
             for r in range(nb):
                 g[j, r] = p[j, r] * (2.0 * w[j, r] * (p[j, r] - y[j, r]) - rbar[r])
-                u[j, r] = 2.0 * w[j, r] * p[j, r]
-                uq2[j, r] = u[j, r] * q[j, r] * q[j, r]
+                uj = 2.0 * w[j, r] * p[j, r]
+                u[j, r] = uj
+                uq2[j, r] = uj * q[j, r] * q[j, r]
+                # the sums of gauss_newton_sums, in this pass
+                up = uj * p[j, r]
+                total[r] += up
+                other[r] += up if j != a[r] else 0.0
         if strategy < 0:
             return
         if strategy == 2:
             majorizer_diag(p, q, u, uq2, a, h, nb, work, vec)
             return
-        gauss_newton_diag(p, u, uq2, a, h, nb, work, vec)
+        gauss_newton_from_sums(p, u, uq2, a, h, nb, vec)
         if strategy == 0:
             for j in range(k):
                 for r in range(nb):
@@ -559,13 +594,15 @@ if AVAILABLE:
         return x ** gamma
 
     @njit(inline="always", **_JIT)
-    def focal_terms(p, q, lp, y, w, gamma, u, uq2, wt, total, nb):
-        """The per-cell focal terms (see ``reference.focal_terms``); called with a literal
-        ``gamma`` for the usual values, so that ``power`` folds and the loop vectorises."""
+    def focal_terms(p, q, zs, log_t, y, w, gamma, u, uq2, wt, total, nb):
+        """The per-cell focal terms (see ``reference.focal_terms``), with ``log p = zs -
+        log_t``; called with a literal ``gamma`` for the usual values, so that ``power``
+        folds and the loop vectorises."""
         for j in range(p.shape[0]):
             for r in range(nb):
                 pj, qj = p[j, r], q[j, r]
-                phi = lp[j, r] / qj if qj > 0.0 else -1.0
+                lpj = zs[j, r] - log_t[r]
+                phi = lpj / qj if qj > 0.0 else -1.0
                 qg = power(qj, gamma)
                 t = qg * (gamma * pj * phi - 1.0)
                 bracket = gamma * pj * (2.0 + (1.0 - gamma) * pj * phi)
@@ -584,36 +621,44 @@ if AVAILABLE:
         wt = work[3, :k]     # w y t
         total = vec[0]
         log_t = vec[1]
-        lp = work[5, :k]     # log p = zs - log(1 + rest)
         for r in range(nb):
             total[r] = 0.0
-            log_t[r] = log1p_nonnegative(rest[r])
-        for j in range(k):
-            for r in range(nb):
-                lp[j, r] = zs[j, r] - log_t[r]
+            log_t[r] = log1p_nonnegative(rest[r])  # log p = zs - log(1 + rest)
         if gamma == 2.0:
-            focal_terms(p, q, lp, y, w, 2.0, u, uq2, wt, total, nb)
+            focal_terms(p, q, zs, log_t, y, w, 2.0, u, uq2, wt, total, nb)
         elif gamma == 1.0:
-            focal_terms(p, q, lp, y, w, 1.0, u, uq2, wt, total, nb)
+            focal_terms(p, q, zs, log_t, y, w, 1.0, u, uq2, wt, total, nb)
         else:
-            focal_terms(p, q, lp, y, w, gamma, u, uq2, wt, total, nb)
+            focal_terms(p, q, zs, log_t, y, w, gamma, u, uq2, wt, total, nb)
+        if strategy < 0:
+            for j in range(k):
+                for r in range(nb):
+                    g[j, r] = wt[j, r] - p[j, r] * total[r]
+            return
+        # with g, the sums over the classes of x = y u (exact) or x = u p (gauss_newton_sums,
+        # for the Gauss-Newton and majorizer diagonals), and of those but the argmax
+        c = vec[6]
+        other = vec[7]
+        for r in range(nb):
+            c[r] = 0.0
+            other[r] = 0.0
         for j in range(k):
             for r in range(nb):
                 g[j, r] = wt[j, r] - p[j, r] * total[r]
-        if strategy < 0:
-            return
+                x = y[j, r] * u[j, r] if strategy == 0 else u[j, r] * p[j, r]
+                c[r] += x
+                other[r] += x if j != a[r] else 0.0
         if strategy == 0:
-            wyv = work[4, :k]
+            # h_l = y_l w v_l q_l^2 + p_l^2 sum_{m != l} y_m w v_m + (q_l - p_l) g_l, the sum
+            # over the others as sum_others forms it
             for j in range(k):
                 for r in range(nb):
-                    wyv[j, r] = y[j, r] * u[j, r]
-            sum_others(wyv, a, h, nb, vec)
-            for j in range(k):
-                for r in range(nb):
-                    h[j, r] = (y[j, r] * uq2[j, r] + p[j, r] * p[j, r] * h[j, r]
+                    o = (max(other[r], 0.0) if j == a[r]
+                         else max(c[r] - y[j, r] * u[j, r], 0.0))
+                    h[j, r] = (y[j, r] * uq2[j, r] + p[j, r] * p[j, r] * o
                                + (q[j, r] - p[j, r]) * g[j, r])
         elif strategy == 1:
-            gauss_newton_diag(p, u, uq2, a, h, nb, work, vec)
+            gauss_newton_from_sums(p, u, uq2, a, h, nb, vec)
         else:
             majorizer_diag(p, q, u, uq2, a, h, nb, work, vec)
 
@@ -930,6 +975,16 @@ if AVAILABLE:
         for i in range(x.shape[0]):
             e[i] = exp_nonpositive(x[i])
 
+    @njit(fastmath=_EXP_FASTMATH, **_JIT)
+    def exp_shifted(s, m, e, nb):
+        """``s -= m`` (each row's maximum) and ``e = exp(s)`` on the first ``nb`` rows of a
+        class-major block, in one pass."""
+        for j in range(s.shape[0]):
+            for r in range(nb):
+                x = s[j, r] - m[r]
+                s[j, r] = x
+                e[j, r] = exp_nonpositive(x)
+
     @njit(inline="always", **_JIT)
     def softmax_parts(e, a, p, q, rest, inv, nb):
         """``p`` and ``q = 1 - p`` of a block from ``e = exp(z - max z)``; ``rest`` gets the
@@ -1019,29 +1074,29 @@ if AVAILABLE:
             for r in range(nb):
                 for j in range(k):
                     s[j, r] = zv[r, j]
-        # check[r] is 0 for a finite row and NaN otherwise (inf * 0 is NaN)
+        # the row maxima and argmax, and check[r]: 0 for a finite row, NaN otherwise (inf * 0
+        # is NaN), in one pass; the stores unconditional (blends), so that the loop vectorises
         for r in range(nb):
-            check[r] = 0.0
-        for j in range(k):
+            m[r] = s[0, r]
+            a[r] = 0
+            check[r] = s[0, r] * 0.0
+        for j in range(1, k):
             for r in range(nb):
-                check[r] += s[j, r] * 0.0
+                sj = s[j, r]
+                check[r] += sj * 0.0
+                big = sj > m[r]
+                m[r] = sj if big else m[r]
+                a[r] = j if big else a[r]
         nbad = 0
         for r in range(nb):
             nbad += check[r] != 0.0
         if nbad:
             for r in range(nb):
                 if check[r] != 0.0:
+                    m[r] = 0.0
+                    a[r] = 0
                     for j in range(k):
                         s[j, r] = 0.0
-        for r in range(nb):
-            m[r] = s[0, r]
-            a[r] = 0
-        for j in range(1, k):
-            for r in range(nb):
-                # unconditional stores (a blend), so that the loop vectorises
-                big = s[j, r] > m[r]
-                m[r] = s[j, r] if big else m[r]
-                a[r] = j if big else a[r]
         for j in range(k):
             for r in range(nb):
                 s[j, r] -= m[r]
@@ -1135,12 +1190,19 @@ if AVAILABLE:
                 for r in range(nb):
                     for j in range(k):
                         s[j, r] = zv[r, j]
-            # check[r] is 0 for a finite row and NaN otherwise (inf * 0 is NaN)
+            # the row maxima and argmax, and check[r]: 0 for a finite row, NaN otherwise (inf * 0
+            # is NaN), in one pass; the stores unconditional (blends), so that the loop vectorises
             for r in range(nb):
-                check[r] = 0.0
-            for j in range(k):
+                m[r] = s[0, r]
+                a[r] = 0
+                check[r] = s[0, r] * 0.0
+            for j in range(1, k):
                 for r in range(nb):
-                    check[r] += s[j, r] * 0.0
+                    sj = s[j, r]
+                    check[r] += sj * 0.0
+                    big = sj > m[r]
+                    m[r] = sj if big else m[r]
+                    a[r] = j if big else a[r]
             nbad = 0
             for r in range(nb):
                 nbad += check[r] != 0.0
@@ -1148,17 +1210,10 @@ if AVAILABLE:
                 bad += nbad
                 for r in range(nb):
                     if check[r] != 0.0:
+                        m[r] = 0.0
+                        a[r] = 0
                         for j in range(k):
                             s[j, r] = 0.0
-            for r in range(nb):
-                m[r] = s[0, r]
-                a[r] = 0
-            for j in range(1, k):
-                for r in range(nb):
-                    # unconditional stores (a blend), so that the loop vectorises
-                    big = s[j, r] > m[r]
-                    m[r] = s[j, r] if big else m[r]
-                    a[r] = j if big else a[r]
             for j in range(k):
                 for r in range(nb):
                     s[j, r] -= m[r]
