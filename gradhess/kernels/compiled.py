@@ -803,15 +803,19 @@ if AVAILABLE:
                                    - 3.0 * s[r] * p[j, r] * p[j, r] * inv2[r]) * inv3[r]
                     h[j, r] = p[j, r] * p[j, r] * b + g[j, r]
             return
-        sq = work[1, :k]
+        # sum_{m != l} p_m^2 as sum_others forms it: n2 - p_l^2, the argmax's summed
+        other = vec[7]
+        for r in range(nb):
+            other[r] = 0.0
         for j in range(k):
             for r in range(nb):
-                sq[j, r] = p[j, r] * p[j, r]
-        sum_others(sq, a, h, nb, vec)
+                other[r] += p[j, r] * p[j, r] if j != a[r] else 0.0
         factor = 2.0 if strategy == 2 else 1.0
         for j in range(k):
             for r in range(nb):
-                h[j, r] = factor * w[j, r] * p[j, r] * p[j, r] * h[j, r] * inv3[r]
+                sq = p[j, r] * p[j, r]
+                o = max(other[r], 0.0) if j == a[r] else max(n2[r] - sq, 0.0)
+                h[j, r] = factor * w[j, r] * p[j, r] * p[j, r] * o * inv3[r]
 
     # ------------------------------------------------------------------ binary cores
     # core(z, e, y, w, param, strategy) -> (g, h) for one cell, with e = exp(-|z|)
@@ -1170,6 +1174,14 @@ if AVAILABLE:
         inv = np.empty(bsz)
         check = np.empty(bsz)
         a = np.zeros(bsz, np.int64)
+        # constant across blocks: the unlabelled cells of class-index labels, unit weights
+        yprev = np.zeros(bsz, np.int64)
+        nb_prev = 0
+        if hard:
+            yb[:] = alpha / k
+        if kw == 0:
+            wb[:] = 1.0
+            wbar[:] = 1.0
         for b0 in range(start, stop, bsz):
             nb = min(stop, b0 + bsz) - b0
             # views of the block: indices from 0 need no wraparound, so loops vectorise;
@@ -1220,23 +1232,22 @@ if AVAILABLE:
             exp_block(s_flat, e_flat)
             softmax_parts(e, a, p, q, rest, inv, nb)
             if hard:
+                # yb holds alpha / K but in the labelled cells (filled before the first block, no
+                # core writes it): undo the previous block's labelled cells, set this block's
                 yiv = yidx[b0:b0 + nb]
-                for j in range(k):
-                    for r in range(nb):
-                        yb[j, r] = alpha / k
+                for r in range(nb_prev):
+                    yb[yprev[r], r] = alpha / k
                 for r in range(nb):
                     yb[yiv[r], r] += 1.0 - alpha
+                    yprev[r] = yiv[r]
+                nb_prev = nb
             else:
                 yv = y[b0:b0 + nb]
                 for r in range(nb):
                     for j in range(k):
                         yb[j, r] = (1.0 - alpha) * yv[r, j] + alpha / k
             if kw == 0:
-                for j in range(k):
-                    for r in range(nb):
-                        wb[j, r] = 1.0
-                for r in range(nb):
-                    wbar[r] = 1.0
+                pass  # wb and wbar hold 1.0, filled before the first block
             elif kw == 1:
                 wv = w[b0:b0 + nb]
                 for r in range(nb):
