@@ -110,10 +110,18 @@ TARGETS_ATTR = "gradhess_targets"
 def labels_and_weights(data) -> tuple[np.ndarray, np.ndarray | None]:
     """``(labels, weights)`` of an engine data set: the validated targets attached by the
     adapter that built it (float64 soft labels and weights, per-cell weights, shared rather
-    than copied out of the engine), else the engine's own ``get_label``/``get_weight``."""
+    than copied out of the engine), else the engine's own ``get_label``/``get_weight``.
+    A LightGBM subset (``Dataset.subset``, as ``lightgbm.cv`` makes its folds) takes its
+    rows of the targets attached to the Dataset it was cut from."""
     t = getattr(data, TARGETS_ATTR, None)
     if t is not None:
         return t.y, t.sample_weight
+    rows = getattr(data, "used_indices", None)
+    parent = getattr(getattr(data, "reference", None), TARGETS_ATTR, None)
+    if rows is not None and parent is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        w = parent.sample_weight
+        return parent.y[rows], (None if w is None else w[rows])
     w = data.get_weight()
     return data.get_label(), (w if w is not None and w.size else None)
 
@@ -227,7 +235,7 @@ def targets(objective: Objective, y, sample_weight=None, n_classes: int | None =
                 f"{objective.name} is a binary objective but n_classes = {n_classes} was requested"
             )
         yb = v.check_binary_labels(arr, arr.shape[0] if arr.ndim else 0, copy=copy)
-        w = v.check_sample_weight(sample_weight, yb.shape[0], None, copy=copy)
+        w = v.check_sample_weight(sample_weight, yb.shape[0], None, copy=copy, against="y")
         return Targets(yb, None, w)
     if arr.ndim == 2:
         k = arr.shape[1]
@@ -266,7 +274,7 @@ def targets(objective: Objective, y, sample_weight=None, n_classes: int | None =
         )
     if k < 2:
         raise ValueError(f"{objective.name} is a softmax objective and needs K >= 2 classes; got K = {k}")
-    w = v.check_sample_weight(sample_weight, n, k, copy=copy)
+    w = v.check_sample_weight(sample_weight, n, k, copy=copy, against="y")
     if w is not None and w.shape[1] == 1:
         w = w[:, 0]
     return Targets(y_out, k, w)
@@ -325,12 +333,13 @@ def metadata(objective: Objective, n_classes: int | None, intercept) -> dict[str
     }
 
 
-def from_metadata(meta: str | dict | None, what: str) -> tuple[Objective, int | None]:
-    """The objective and K stored by :func:`metadata`; a clear error when there is none."""
+def from_metadata(meta: str | dict | None, what: str, hint: str = "") -> tuple[Objective, int | None]:
+    """The objective and K stored by :func:`metadata`; a clear error when there is none
+    (``hint``: what else the caller accepts)."""
     if meta is None:
         raise ValueError(
             f"{what} was not trained with gradhess (it carries no gradhess metadata); "
-            f"train it with gradhess, or use the engine's own predict for built-in objectives"
+            f"{hint}train it with gradhess, or use the engine's own predict for built-in objectives"
         )
     if isinstance(meta, str):
         meta = json.loads(meta)
@@ -385,6 +394,27 @@ def check_features(X, n_rows: int, eval_list) -> None:
         nv = np.shape(yv)[0] if np.ndim(yv) else 0
         if sv[0] != nv:
             raise ValueError(f"eval_set[{i}] X has {sv[0]} rows but its y has {nv}")
+
+
+def check_no_inf(X, name: str, engine: str) -> None:
+    """A clear error for infinite feature values (NumPy arrays, pandas DataFrames, SciPy
+    sparse matrices), for an engine that fails on them deep inside."""
+    data = getattr(X, "data", None) if hasattr(X, "tocsr") else X
+    if hasattr(data, "columns") and hasattr(data, "select_dtypes"):  # pandas
+        data = data.select_dtypes("number").to_numpy()
+    if not isinstance(data, np.ndarray) or data.dtype.kind != "f":
+        return
+    step = max(1, (1 << 22) // max(1, data[0].size if data.ndim > 1 and len(data) else 1))
+    for start in range(0, len(data), step):
+        bad = np.isinf(data[start:start + step])
+        if bad.any():
+            where = np.argwhere(bad)[0] + np.array([start] + [0] * (bad.ndim - 1))
+            at = (f"row {where[0]}, column {where[1]}" if bad.ndim == 2 and data is X
+                  else f"entry {tuple(int(i) for i in where)}")
+            raise ValueError(
+                f"{name} has an infinite value at {at}: {engine} does not accept infinite "
+                f"features (replace them, with NaN for a missing value)"
+            )
 
 
 def as_eval_list(eval_set) -> list[tuple]:

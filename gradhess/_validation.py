@@ -77,23 +77,24 @@ def check_raw(raw, *, multiclass: bool) -> np.ndarray:
     return arr
 
 
-def check_class_labels(y: np.ndarray, n_classes: int, *, copy: bool = True) -> np.ndarray:
+def check_class_labels(y: np.ndarray, n_classes: int, *, copy: bool = True,
+                       name: str = "y") -> np.ndarray:
     """Integer class indices in ``[0, n_classes)``; returns int64 (with ``copy=False``,
-    int64 indices as they are)."""
+    int64 indices as they are).  ``name``: the argument, for the messages."""
     if y.dtype.kind == "f":
-        check_finite("y", y)
+        check_finite(name, y)
         frac = y != np.round(y)
         if frac.any():
             row = _first_row(frac)
             raise ValueError(
-                f"y holds class indices (1-D), which must be integers; got {y[row].item()!r} "
+                f"{name} holds class indices (1-D), which must be integers; got {y[row].item()!r} "
                 f"at row {row} (pass an (n_samples, n_classes) matrix for soft labels)"
             )
     bad = (y < 0) | (y >= n_classes)
     if bad.any():
         row = _first_row(bad)
         raise ValueError(
-            f"y has a class index outside [0, {n_classes - 1}] for K = {n_classes} classes: "
+            f"{name} has a class index outside [0, {n_classes - 1}] for K = {n_classes} classes: "
             f"{y[row].item()!r} at row {row}"
         )
     return y.astype(np.int64, copy=copy)
@@ -170,23 +171,25 @@ def check_binary_labels(y, n: int, *, copy: bool = True) -> np.ndarray:
 
 
 def check_sample_weight(sample_weight, n: int, k: int | None, *,
-                        copy: bool = True) -> np.ndarray | None:
+                        copy: bool = True, against: str = "raw") -> np.ndarray | None:
     """Weights: ``(n,)`` per row, or ``(n, K)`` per cell (softmax only); finite, >= 0.
 
     Returns float64, ``(n, 1)`` or ``(n, K)`` for softmax objectives, ``(n,)``
     for binary ones; ``None`` when no weights were given.  With ``copy=False``, float64
-    weights are returned as they are (a view), not copied.
+    weights are returned as they are (a view), not copied.  ``against``: the argument
+    that ``n`` and ``K`` come from, for the messages.
     """
     if sample_weight is None:
         return None
     arr = as_numeric("sample_weight", sample_weight)
     if arr.ndim == 1:
         if arr.shape[0] != n:
-            raise ValueError(f"sample_weight has {arr.shape[0]} rows but raw has {n}")
+            raise ValueError(f"sample_weight has {arr.shape[0]} rows but {against} has {n}")
     elif arr.ndim == 2 and k is not None:
         if arr.shape != (n, k):
+            have = f"shape {(n, k)}" if against == "raw" else f"{n} rows and K = {k} classes"
             raise ValueError(
-                f"sample_weight has shape {arr.shape} but raw has shape {(n, k)}: cell "
+                f"sample_weight has shape {arr.shape} but {against} has {have}: cell "
                 f"weights need one weight per row and class"
             )
     else:

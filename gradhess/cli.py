@@ -117,6 +117,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _class_count(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"a class count must be at least 2; got {value}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, exit code 2 (subcommand parsers inherit this)."""
 
@@ -154,8 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="registry names, or package.module:ClassName for your own objective class "
              "with the same methods (default: every registered objective)",
     )
-    check.add_argument("--rows", type=int, default=200, help="rows per random problem (default 200)")
-    check.add_argument("--classes", type=int, nargs="+", default=[3, 10],
+    check.add_argument("--rows", type=_positive_int, default=200,
+                       help="rows per random problem (default 200)")
+    check.add_argument("--classes", type=_class_count, nargs="+", default=[3, 10],
                        help="class counts K to try for softmax objectives (default 3 10)")
     check.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     check.set_defaults(func=_check)

@@ -142,6 +142,7 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
     # label matrix (num_target); label smoothing happens in the objective, on each worker
     layout = e.Targets(np.zeros((1, k)) if soft else np.zeros(1, dtype=np.int64), k, None)
     engine_params = gx._engine_params(obj, layout, params, c)
+    gx._check_builtin_metric(obj, engine_params, soft, k is None)
 
     # histogram trees: the workers keep the histogram index only (as gradhess.xgboost.train)
     quantile = gx._quantile_kwargs(engine_params)

@@ -63,7 +63,7 @@ def soft_labels(proba, temperature: float = 1.0, hard_labels=None, alpha: float 
         y = v.as_numeric("hard_labels", hard_labels)
         if y.ndim != 1 or y.shape[0] != n:
             raise ValueError(f"hard_labels must have shape ({n},); got shape {y.shape}")
-        idx = v.check_class_labels(y, k)
+        idx = v.check_class_labels(y, k, name="hard_labels")
         q = (1.0 - a) * q
         q[np.arange(n), idx] += a
     if s:

@@ -18,8 +18,8 @@
   (``metric="None"``).
   :func:`predict_proba` returns probabilities.
 
-A Dataset from :func:`dataset` must not be subset (as ``lightgbm.cv`` does):
-the attached matrices would no longer line up with the rows.
+A subset of a Dataset from :func:`dataset` (``Dataset.subset``, as
+``lightgbm.cv`` makes its folds) reads its rows of the attached matrices.
 """
 
 from __future__ import annotations
@@ -121,6 +121,14 @@ def _engine_params(obj: Objective, t: e.Targets, params: dict | None, offset=Non
             raise ValueError(
                 f"params[{key!r}] = {params[key]!r}: the objective is {obj.name}; remove it from params"
             )
+    for key in ("metric", "metrics", "metric_types"):
+        if key in params and not _no_metric(params[key]):
+            raise ValueError(
+                f"params[{key!r}] = {params[key]!r}: with a custom objective LightGBM computes its "
+                f"built-in metrics on raw scores, without the link function or the intercept, "
+                f"so they would be wrong; remove it (the objective's loss, {obj.name}, is "
+                f"evaluated on every eval_set)"
+            )
     e.check_n_classes(t.n_classes, params, "num_class", "num_classes")
     params.pop("num_classes", None)
     params["num_class"] = t.n_classes if t.n_classes is not None else 1
@@ -132,6 +140,14 @@ def _engine_params(obj: Objective, t: e.Targets, params: dict | None, offset=Non
     # Unsplittable features change no tree.
     params.setdefault("feature_pre_filter", False)
     return params
+
+
+def _no_metric(value) -> bool:
+    """Whether a LightGBM ``metric`` parameter names no built-in metric."""
+    if value is None:
+        return True
+    names = value.split(",") if isinstance(value, str) else list(value)
+    return all(str(v).strip().lower() in ("", "none", "null", "na", "custom") for v in names)
 
 
 def _fold_intercept(booster, intercept, n_classes: int | None) -> None:
@@ -212,5 +228,8 @@ def predict_proba(booster, X, *, objective: Objective | str | None = None,
         if obj.is_multiclass and k is None:
             raise ValueError(f"{obj.name} is a softmax objective but the booster has one output")
         return e.proba_from_raw(obj, raw, k)
-    obj, k = e.from_metadata(getattr(booster, e.METADATA_KEY, None), "the booster")
+    obj, k = e.from_metadata(
+        getattr(booster, e.METADATA_KEY, None), "the booster",
+        "a booster loaded from a file loses it (a Python attribute): pass objective= the one it "
+        "was trained with; or ")
     return e.proba_from_raw(obj, predict_raw(booster, X, num_iteration=num_iteration), k)

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from . import _engines as e
+from ._validation import check_probabilities
 from .objectives import Objective
 
 ENGINES = ("xgboost", "lightgbm", "catboost")
@@ -24,8 +25,32 @@ def _adapter(engine: str):
     return adapter
 
 
+#: The engines' other names for the parameters the estimator sets (an ``engine_params``
+#: entry under any of them replaces the estimator's).
+_ALIASES = {
+    "xgboost": {"eta": ("learning_rate",), "seed": ("random_state",), "nthread": ("n_jobs",)},
+    "lightgbm": {
+        "learning_rate": ("shrinkage_rate", "eta"),
+        "num_leaves": ("num_leaf", "max_leaves", "max_leaf", "max_leaf_nodes"),
+        "seed": ("random_seed", "random_state"),
+        "num_threads": ("num_thread", "nthread", "nthreads", "n_jobs"),
+    },
+    "catboost": {"learning_rate": ("eta",), "depth": ("max_depth",),
+                 "random_seed": ("random_state",)},
+}
+#: The engines' names for the number of boosting rounds, in ``engine_params``.
+_ROUNDS = {
+    "xgboost": (),
+    "lightgbm": ("num_iterations", "num_iteration", "n_iter", "num_tree", "num_trees", "num_round",
+                 "num_rounds", "nrounds", "num_boost_round", "n_estimators", "max_iter"),
+    "catboost": ("iterations", "num_boost_round", "n_estimators", "num_trees"),
+}
+
+
 def _engine_params(engine, n_estimators, learning_rate, max_depth, random_state, n_jobs, extra):
-    """The estimator's common hyperparameters in each engine's own names."""
+    """The estimator's common hyperparameters in each engine's own names, ``extra``
+    (``engine_params``) over them: an entry under one of the engine's other names for a
+    parameter replaces the estimator's."""
     if engine == "xgboost":
         params = {"eta": learning_rate, "max_depth": max_depth, "tree_method": "hist"}
         if random_state is not None:
@@ -45,8 +70,25 @@ def _engine_params(engine, n_estimators, learning_rate, max_depth, random_state,
             params["random_seed"] = random_state
         if n_jobs is not None:
             params["thread_count"] = n_jobs
-    params.update(extra or {})
+    extra = dict(extra or {})
+    for key, aliases in _ALIASES[engine].items():
+        if any(a in extra for a in aliases):
+            params.pop(key, None)
+    params.update(extra)
     return params
+
+
+def _rounds(engine, n_estimators, params: dict) -> int:
+    """The number of boosting rounds: ``n_estimators``, or the engine's own parameter for it
+    in ``engine_params`` (taken out of ``params``)."""
+    given = [k for k in _ROUNDS[engine] if k in params]
+    if len(given) > 1:
+        raise ValueError(f"engine_params gives the number of rounds twice: {', '.join(given)}")
+    rounds = params.pop(given[0]) if given else n_estimators
+    if rounds is None or int(rounds) < 1:
+        name = f"engine_params[{given[0]!r}]" if given else "n_estimators"
+        raise ValueError(f"{name} must be >= 1; got {rounds!r}")
+    return int(rounds)
 
 
 e.require("sklearn", "sklearn")  # a clear ImportError when scikit-learn is missing
@@ -77,13 +119,19 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
     n_jobs : int or None, default None
         Threads for the engine (its default when None).
     engine_params : dict or None, default None
-        Passed through to the engine; overrides the parameters above.
+        Passed through to the engine; overrides the parameters above, under the
+        engine's own names or its other names for them (LightGBM's ``eta`` for
+        ``learning_rate``, CatBoost's ``max_depth`` for ``depth``, ...); the
+        engine's name for the number of rounds (LightGBM ``num_iterations``,
+        CatBoost ``iterations`` and their other names) overrides ``n_estimators``.
 
     Attributes
     ----------
     classes_ : ndarray
         Class labels (``arange(K)`` when fitted on a probability matrix).
     booster_ : the engine's trained model
+    engine_ : str
+        The engine ``booster_`` belongs to (``engine`` at fit time).
     objective_ : Objective
     n_features_in_ : int
 
@@ -148,7 +196,10 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
             return encoded
         if len(self.classes_) != 2:
             raise ValueError(f"{obj.name} is a binary objective but y has {len(self.classes_)} classes")
-        return encoded[:, 1] if encoded.ndim == 2 else encoded.astype(np.float64)
+        if encoded.ndim == 2:  # a probability matrix: checked as a whole, then P(second class)
+            check_probabilities("y", encoded, rows_sum_to_one=True)
+            return encoded[:, 1]
+        return encoded.astype(np.float64)
 
     # --------------------------------------------------------------------- fit
     def fit(self, X, y, sample_weight=None, eval_set=None):
@@ -162,8 +213,9 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
         obj = e.resolve(self.objective)
         X, y = validate_data(self, X, y, multi_output=True, ensure_all_finite="allow-nan",
                              y_numeric=False)
-        if self.n_estimators is None or int(self.n_estimators) < 1:
-            raise ValueError(f"n_estimators must be >= 1; got {self.n_estimators!r}")
+        params = _engine_params(self.engine, self.n_estimators, self.learning_rate,
+                                self.max_depth, self.random_state, self.n_jobs, self.engine_params)
+        rounds = _rounds(self.engine, self.n_estimators, params)
         encoded = self._encode(y, fitting=True)
         if len(self.classes_) < 2:
             raise ValueError(f"y has {len(self.classes_)} class; a classifier needs at least 2")
@@ -174,14 +226,13 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
             evals.append((Xv, self._labels_for(obj, self._encode(yv, fitting=False)), wv))
         if self.early_stopping_rounds and not evals:
             raise ValueError("early_stopping_rounds needs an eval_set in fit()")
-        params = _engine_params(self.engine, self.n_estimators, self.learning_rate,
-                                self.max_depth, self.random_state, self.n_jobs, self.engine_params)
         n_classes = len(self.classes_) if obj.is_multiclass else None
         kwargs = dict(sample_weight=sample_weight, params=params,
-                      num_boost_round=int(self.n_estimators), eval_set=evals or None,
+                      num_boost_round=rounds, eval_set=evals or None,
                       early_stopping_rounds=self.early_stopping_rounds, n_classes=n_classes)
         self.booster_ = adapter.train(obj, X, labels, **kwargs)
         self.objective_ = obj
+        self.engine_ = self.engine
         return self
 
     # ----------------------------------------------------------------- predict
@@ -189,7 +240,7 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities, ``(n, K)`` in the order of ``classes_``."""
         check_is_fitted(self, "booster_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
-        proba = _adapter(self.engine).predict_proba(self.booster_, X)
+        proba = _adapter(self.engine_).predict_proba(self.booster_, X)  # the engine it was fit with
         if proba.ndim == 1:
             proba = np.column_stack([1.0 - proba, proba])
         return proba

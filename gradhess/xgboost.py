@@ -201,6 +201,22 @@ def _builtin_metric(params: dict) -> bool:
     return "eval_metric" in params or not default_off
 
 
+def _check_builtin_metric(obj: Objective, params: dict, soft: bool, binary: bool) -> None:
+    """XGBoost's built-in metrics are right for class indices only: they read one class
+    index per row (a label matrix makes them wrong, or fail), and for a custom binary
+    objective XGBoost computes them on raw margins (``logloss`` comes out negative)."""
+    if not _builtin_metric(params) or not (soft or binary):
+        return
+    which = (f"eval_metric={params['eval_metric']!r}" if "eval_metric" in params
+             else "the default metric (disable_default_eval_metric=0)")
+    why = ("they read one class index per row, not a label matrix" if soft else
+           "XGBoost computes them on the raw margins of a custom binary objective")
+    raise ValueError(
+        f"params: {which}: XGBoost's built-in metrics would be wrong here ({why}); remove it "
+        f"(the objective's loss, {obj.name}, is evaluated on every eval_set)"
+    )
+
+
 def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
           num_boost_round: int = 100, eval_set=None, early_stopping_rounds: int | None = None,
           verbose_eval=False, evals_result: dict | None = None, callbacks=None, n_classes=None):
@@ -230,7 +246,11 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     engine_params = _engine_params(obj, t, params, intercept)
     eval_list = e.as_eval_list(eval_set)
     e.check_features(X, t.n_rows, eval_list)
+    e.check_no_inf(X, "X", "XGBoost")
+    for i, (Xv, _, _) in enumerate(eval_list):
+        e.check_no_inf(Xv, f"eval_set[{i}] X", "XGBoost")
     engine_label = _builtin_metric(engine_params)
+    _check_builtin_metric(obj, engine_params, t.soft, t.n_classes is None)
     quantile = _quantile_kwargs(engine_params)
     quantised = quantile is not None
     dtrain = _dmatrix(X, t, engine_label=engine_label, quantised=quantised, **(quantile or {}))
@@ -258,6 +278,10 @@ def predict_raw(booster, X, *, iteration_range=None) -> np.ndarray:
     """Raw margins (intercept included), using the best iteration after early stopping."""
     xgb = _xgb()
     data = X if isinstance(X, xgb.DMatrix) else xgb.DMatrix(X)
+    n_features = booster.num_features()
+    if n_features and data.num_col() != n_features:
+        # XGBoost predicts from fewer columns than it was trained on without a word
+        raise ValueError(f"X has {data.num_col()} features but the booster was trained on {n_features}")
     if iteration_range is None:
         best = booster.attr("best_iteration")
         iteration_range = (0, int(best) + 1) if best is not None else (0, 0)

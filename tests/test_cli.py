@@ -91,6 +91,10 @@ def test_check_bad_targets(tmp_path):
     assert res.returncode == 2 and "cannot import 'no_such_module'" in res.stderr
     res = run("check", "gradhess:NoSuchClass")
     assert res.returncode == 2 and "has no attribute 'NoSuchClass'" in res.stderr
+    for args, msg in ((("--rows", "0"), "--rows: expected a positive integer; got 0"),
+                      (("--classes", "1"), "--classes: a class count must be at least 2; got 1")):
+        res = run("check", "brier", *args)
+        assert res.returncode == 2 and msg in res.stderr
 
 
 def test_help():

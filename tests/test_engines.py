@@ -402,9 +402,17 @@ def test_xgboost_train_holds_the_labels_once(data, label, monkeypatch):
                                   reference.predict(plain, output_margin=True))
     built.clear()
     log = {}
-    gx.train(obj, X, labels, params={**PARAMS["xgboost"], "eval_metric": "mlogloss"},
-             num_boost_round=2, eval_set=[(X[:100], labels[:100])], evals_result=log)
-    assert built[0].get_label().size == labels.size and "mlogloss" in log["valid_0"]
+    metric_params = {**PARAMS["xgboost"], "eval_metric": "mlogloss"}
+    if label == "soft":  # XGBoost's metrics read class indices: refused, not computed wrong
+        with pytest.raises(ValueError, match=r"eval_metric='mlogloss'.*one class index per row"):
+            gx.train(obj, X, labels, params=metric_params, num_boost_round=2)
+    else:
+        booster = gx.train(obj, X, labels, params=metric_params, num_boost_round=2,
+                           eval_set=[(X[:100], labels[:100])], evals_result=log)
+        assert built[0].get_label().size == labels.size
+        p = gx.predict_proba(booster, X[:100])
+        assert log["valid_0"]["mlogloss"][-1] == pytest.approx(
+            -np.log(p[np.arange(100), labels[:100]]).mean(), rel=1e-5)
     for extra, quantised in (({"tree_method": "exact"}, False), ({"max_bin": 16}, True)):
         built.clear()
         booster = gx.train(obj, X, labels, params={**PARAMS["xgboost"], **extra}, num_boost_round=2,
@@ -459,6 +467,21 @@ def test_class_count_mismatch(data, engine):
 
 
 @pytest.mark.parametrize("engine", list(ADAPTERS))
+def test_weights_that_do_not_match_the_labels(data, engine):
+    """The message names the arguments the caller passed (y, not the objective's raw)."""
+    X, y, _ = data
+    with pytest.raises(ValueError, match=r"^sample_weight has 5 rows but y has 1200$"):
+        ADAPTERS[engine].train("brier", X, y, sample_weight=np.ones(5), num_boost_round=1)
+    with pytest.raises(ValueError, match=r"^sample_weight has 5 rows but y has 1200$"):
+        ADAPTERS[engine].train("binary_brier", X, (y == 1).astype(float), sample_weight=np.ones(5),
+                               num_boost_round=1)
+    if engine != "catboost":
+        with pytest.raises(ValueError, match=r"sample_weight has shape \(1200, 2\) but y has 1200 rows "
+                                             r"and K = 4 classes"):
+            ADAPTERS[engine].train("brier", X, y, sample_weight=np.ones((1200, 2)), num_boost_round=1)
+
+
+@pytest.mark.parametrize("engine", list(ADAPTERS))
 def test_label_matrix_for_a_binary_objective(data, engine):
     X, y, _ = data
     with pytest.raises(ValueError, match=r"y must be a 1-D array of labels in \[0, 1\].*got shape \(1200, 4\)"):
@@ -471,6 +494,61 @@ def test_objective_in_engine_params(data, engine):
     key = "loss_function" if engine == "catboost" else "objective"
     with pytest.raises(ValueError, match=rf"params\['{key}'\].*the objective is brier"):
         ADAPTERS[engine].train("brier", X, y, params={key: "multiclass"}, num_boost_round=1)
+
+
+def test_builtin_metrics_that_would_be_wrong_are_refused(data):
+    """Built-in metrics are refused where the engine would compute them wrong: XGBoost's on
+    a label matrix (they read class indices) or a binary objective (raw margins), any of
+    LightGBM's (raw scores, without the link or the intercept)."""
+    X, y, _ = data
+    soft = 0.8 * np.eye(K)[y] + 0.2 / K
+    binary = (y == 1).astype(float)
+    for labels, obj, params in ((soft, "cross_entropy", {"eval_metric": "mlogloss"}),
+                                (binary, "binary_cross_entropy", {"eval_metric": "logloss"}),
+                                (binary, "binary_brier", {"disable_default_eval_metric": 0})):
+        with pytest.raises(ValueError, match=r"XGBoost's built-in metrics would be wrong here"):
+            gx.train(obj, X, labels, params={**PARAMS["xgboost"], **params}, num_boost_round=1)
+    for labels, obj, params in ((y, "cross_entropy", {"metric": "multi_logloss"}),
+                                (binary, "binary_brier", {"metrics": ["auc", "binary_logloss"]})):
+        with pytest.raises(ValueError, match=r"LightGBM computes its built-in metrics on raw scores"):
+            gl.train(obj, X, labels, params={**PARAMS["lightgbm"], **params}, num_boost_round=1)
+    for none in ("None", "", ["none"], "custom"):
+        gl.train("brier", X, y, params={**PARAMS["lightgbm"], "metric": none}, num_boost_round=1)
+
+
+def test_xgboost_refuses_infinite_features_and_short_rows(data):
+    X, y, _ = data
+    bad = X.copy()
+    bad[7, 2] = np.inf
+    with pytest.raises(ValueError, match=r"X has an infinite value at row 7, column 2: XGBoost"):
+        gx.train("brier", bad, y, params=PARAMS["xgboost"], num_boost_round=1)
+    with pytest.raises(ValueError, match=r"eval_set\[0\] X has an infinite value"):
+        gx.train("brier", X, y, params=PARAMS["xgboost"], num_boost_round=1, eval_set=[(bad, y)])
+    booster = gx.train("brier", X, y, params=PARAMS["xgboost"], num_boost_round=1)
+    with pytest.raises(ValueError, match=r"X has 5 features but the booster was trained on 8"):
+        gx.predict_proba(booster, X[:, :5])
+
+
+@pytest.mark.parametrize("cell_weights", [False, True])
+def test_lightgbm_cv_folds_read_their_rows_of_the_targets(data, cell_weights):
+    """``lightgbm.cv`` cuts its folds with ``Dataset.subset``: each fold reads its rows of
+    the soft labels and weights attached to the full Dataset, so a fold's model is the
+    one trained on the fold's rows with the same bins."""
+    X, y, _ = data
+    rng = np.random.default_rng(3)
+    soft = rng.dirichlet(np.ones(K), len(y))
+    w = rng.uniform(0.5, 2.0, (len(y), K)) if cell_weights else None
+    obj = gradhess.get("cross_entropy")
+    params = {**PARAMS["lightgbm"], "objective": gl.objective(obj), "num_class": K, "metric": "None"}
+    full = gl.dataset(X, soft, obj, w, free_raw_data=False)
+    folds = [(np.arange(400, 1200), np.arange(400)), (np.arange(400), np.arange(400, 1200))]
+    res = lgb.cv(params, full, 4, folds=folds, feval=gl.metric(obj), return_cvbooster=True)
+    tr = folds[0][0]
+    fold = gl.dataset(X[tr], soft[tr], obj, None if w is None else w[tr], reference=full,
+                      intercept=obj.init_raw(soft, w), free_raw_data=False)
+    alone = lgb.train(params, fold, 4)
+    np.testing.assert_array_equal(res["cvbooster"].boosters[0].predict(X, raw_score=True),
+                                  alone.predict(X, raw_score=True))
 
 
 def test_predict_proba_on_a_model_not_trained_with_gradhess(data):
@@ -510,6 +588,8 @@ def test_models_survive_save_and_load(data, tmp_path):
     lb.save_model(tmp_path / "m.txt")
     lloaded = lgb.Booster(model_file=tmp_path / "m.txt")
     np.testing.assert_allclose(gl.predict_proba(lloaded, X, objective="brier"), gl.predict_proba(lb, X), atol=1e-7)
+    with pytest.raises(ValueError, match=r"a booster loaded from a file loses it .*pass objective="):
+        gl.predict_proba(lloaded, X)
     m = gc.train("brier", X, y, params=PARAMS["catboost"], num_boost_round=3)
     m.save_model(str(tmp_path / "m.cbm"))
     cloaded = cb.CatBoost()

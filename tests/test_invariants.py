@@ -460,7 +460,8 @@ def test_soft_labels_temperature_blend_smoothing():
     ({"alpha": 1.5, "hard_labels": [0, 1]}, r"alpha must be a number in \[0, 1\]; got 1\.5"),
     ({"smoothing": 1.0}, r"smoothing must be a number in \[0, 1\); got 1\.0"),
     ({"alpha": 0.5}, r"alpha = 0\.5 blends with hard labels: pass hard_labels"),
-    ({"alpha": 0.5, "hard_labels": [0, 7]}, r"class index outside \[0, 3\] for K = 4 classes: 7 at row 1"),
+    ({"alpha": 0.5, "hard_labels": [0, 7]},
+     r"^hard_labels has a class index outside \[0, 3\] for K = 4 classes: 7 at row 1"),
     ({"alpha": 0.5, "hard_labels": [0]}, r"hard_labels must have shape \(2,\); got shape \(1,\)"),
 ])
 def test_soft_labels_bad_input(kwargs, match):

@@ -79,6 +79,14 @@ def test_binary_objective(engine):
     assert clf.score(X, labels) > 0.85
     with pytest.raises(ValueError, match="binary_brier is a binary objective but y has 3 classes"):
         BoostingClassifier("binary_brier", engine=engine).fit(X, np.arange(400) % 3)
+    # a two-column probability matrix is checked as a whole before P(second class) is used
+    soft = np.column_stack([1 - (y == 1) * 0.8, (y == 1) * 0.8])
+    with pytest.raises(ValueError, match="y rows must sum to 1"):
+        BoostingClassifier("binary_brier", engine=engine).fit(X, soft * 0.5)
+    bad = soft.copy()
+    bad[3] = [5.0, -4.0]
+    with pytest.raises(ValueError, match=r"y must hold probabilities in \[0, 1\]"):
+        BoostingClassifier("binary_brier", engine=engine).fit(X, bad)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -125,6 +133,42 @@ def test_objective_instance_and_engine_params(iris):
     clf = BoostingClassifier(obj, engine="lightgbm", n_estimators=5,
                              engine_params={"min_data_in_leaf": 5}).fit(X, y)
     assert clf.objective_ is obj and clf.booster_.params["min_data_in_leaf"] == 5
+
+
+@pytest.mark.parametrize("engine, given, expected", [
+    ("xgboost", {"learning_rate": 1.0}, {"learning_rate": 1.0}),
+    ("lightgbm", {"eta": 1.0, "max_leaves": 2, "n_jobs": 1}, {"eta": 1.0, "max_leaves": 2}),
+    ("catboost", {"max_depth": 2, "eta": 1.0, "random_state": 0}, {"max_depth": 2, "eta": 1.0}),
+])
+def test_engine_params_under_the_engines_other_names(iris, engine, given, expected):
+    """An ``engine_params`` entry under another of the engine's names for a parameter the
+    estimator sets replaces the estimator's (not ignored, no conflict in the engine); the
+    engine's own round count replaces ``n_estimators``."""
+    X, y = iris
+    common = dict(engine=engine, n_estimators=4, max_depth=3, random_state=0, n_jobs=1)
+    clf = BoostingClassifier(**common, engine_params=given).fit(X, y)
+    direct = {"xgboost": {"eta": 1.0}, "lightgbm": {"learning_rate": 1.0, "num_leaves": 2},
+              "catboost": {"depth": 2, "learning_rate": 1.0}}[engine]
+    ref = BoostingClassifier(**common, engine_params=direct).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), rtol=0, atol=1e-12)
+    plain = BoostingClassifier(**common).fit(X, y)
+    assert np.abs(clf.predict_proba(X) - plain.predict_proba(X)).max() > 1e-3
+    rounds = {"xgboost": None, "lightgbm": "num_iterations", "catboost": "iterations"}[engine]
+    if rounds:
+        more = BoostingClassifier(**common, engine_params={rounds: 7}).fit(X, y)
+        seven = BoostingClassifier(**{**common, "n_estimators": 7}).fit(X, y)
+        np.testing.assert_allclose(more.predict_proba(X), seven.predict_proba(X), rtol=0, atol=1e-12)
+        with pytest.raises(ValueError, match=rf"engine_params\['{rounds}'\] must be >= 1; got 0"):
+            BoostingClassifier(**common, engine_params={rounds: 0}).fit(X, y)
+
+
+def test_predictions_use_the_engine_fitted_with(iris):
+    X, y = iris
+    clf = BoostingClassifier(n_estimators=3).fit(X, y)
+    p = clf.predict_proba(X)
+    clf.set_params(engine="lightgbm")
+    assert clf.engine_ == "xgboost"
+    np.testing.assert_array_equal(clf.predict_proba(X), p)
 
 
 def test_bad_parameters(iris):

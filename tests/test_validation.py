@@ -170,6 +170,9 @@ class TestBinaryInput:
         z = ZB.copy()
         z[3] = -np.inf
         raises_everywhere(gradhess.get(name), YB, z, None, r"raw contains NaN or inf \(first at row 3: -inf\)")
+        obj = gradhess.get(name)
+        with pytest.raises(ValueError, match=r"raw contains NaN or inf \(first at row 3: -inf\)"):
+            obj.loss_prepared(obj.prepare(YB, ZB.shape), z)
 
     def test_weights(self, name):
         raises_everywhere(gradhess.get(name), YB, ZB, np.array([1.0, -1.0, 1.0, 1.0]),

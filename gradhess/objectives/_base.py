@@ -198,6 +198,8 @@ class Objective:
         if offset is not None and not self.compiled_loss:
             raw, offset = raw + offset, None
         if not self.compiled_loss:  # the NumPy definition, on the validated targets as they are
+            if not checked:
+                v.check_finite("raw", raw)  # the compiled losses count bad rows instead
             y = prepared.y
             if self.is_multiclass and y.ndim == 1:
                 y = np.eye(raw.shape[1])[y]
