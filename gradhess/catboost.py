@@ -182,8 +182,30 @@ def pool(X, y, objective: Objective | str, sample_weight=None, *, n_classes=None
             "CatBoost carries one weight per object: per-cell weights of shape "
             f"{t.sample_weight.shape} cannot be used; use gradhess.xgboost or gradhess.lightgbm"
         )
-    label = obj._transform_labels(t.dense()) if obj.is_multiclass else t.y
-    return cb.Pool(X, label=np.asarray(label, dtype=np.float32), weight=t.sample_weight, **kwargs)
+    label = np.asarray(obj._transform_labels(t.dense()) if obj.is_multiclass else t.y,
+                       dtype=np.float32)
+    return cb.Pool(X, label=label, weight=t.sample_weight, **kwargs)
+
+
+def _check_targets_vary(pool) -> None:
+    """CatBoost refuses training labels whose column (a class's label, or the one binary
+    label) is the same in every row, deep inside (``All train targets are equal``); say
+    which, at the boundary."""
+    label = np.asarray(pool.get_label(), dtype=np.float64)
+    label = label.reshape(len(label), -1)
+    same = np.flatnonzero(label.min(axis=0) == label.max(axis=0))
+    if same.size:
+        j = int(same[0])
+        if label.shape[1] == 1:
+            what = f"the label is {label[0, j]:g} in every row"
+        else:
+            what = (f"class {j}'s label is {label[0, j]:g} in every row"
+                    + (" (a class no row has); drop it from the labels"
+                       if label[0, j] == label.min() else ""))
+        raise ValueError(
+            f"CatBoost refuses training labels that are the same for every row: {what}; "
+            f"gradhess.xgboost and gradhess.lightgbm train on such labels"
+        )
 
 
 def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
@@ -218,6 +240,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     eval_list = e.as_eval_list(eval_set)
     e.check_features(X, t.n_rows, eval_list)
     train_pool = pool(X, t.y, obj, t.sample_weight, n_classes=t.n_classes)
+    _check_targets_vary(train_pool)
     evals = [pool(Xv, yv, obj, wv, n_classes=t.n_classes) for Xv, yv, wv in eval_list]
     model = cb.CatBoost(params)
     model.fit(train_pool, eval_set=evals or None, early_stopping_rounds=early_stopping_rounds,

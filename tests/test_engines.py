@@ -481,6 +481,22 @@ def test_weights_that_do_not_match_the_labels(data, engine):
             ADAPTERS[engine].train("brier", X, y, sample_weight=np.ones((1200, 2)), num_boost_round=1)
 
 
+def test_catboost_refuses_labels_the_same_in_every_row(data):
+    """CatBoost fails deep inside on a label column that never varies; the adapter says
+    which, at the boundary (XGBoost and LightGBM train on such labels)."""
+    X, y, _ = data
+    for args, kwargs, msg in (
+            (("cross_entropy", X, np.zeros(len(y), int)), {"n_classes": 3},
+             r"class 0's label is 1 in every row; gradhess.xgboost"),
+            (("brier", X, y), {"n_classes": K + 1}, rf"class {K}'s label is 0 in every row \(a class no "
+                                                     r"row has\); drop it"),
+            (("binary_brier", X, np.ones(len(y))), {}, r"the label is 1 in every row")):
+        with pytest.raises(ValueError, match="CatBoost refuses training labels that are the same for "
+                                             "every row: " + msg):
+            gc.train(*args, params=PARAMS["catboost"], num_boost_round=1, **kwargs)
+        gx.train(*args, params=PARAMS["xgboost"], num_boost_round=1, **kwargs)
+
+
 @pytest.mark.parametrize("engine", list(ADAPTERS))
 def test_label_matrix_for_a_binary_objective(data, engine):
     X, y, _ = data
