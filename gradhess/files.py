@@ -77,13 +77,31 @@ def targets_from(df, obj, label=None, proba_columns=None, weight=None, classes=N
     """Labels (hard: classes and indices; soft: probability columns) and weights from a table."""
     if (label is None) == (proba_columns is None):
         raise InputError("give exactly one of --label COLUMN or --proba-columns C1,C2,...")
+    from . import _validation as v
+
+    if len(df) == 0:
+        raise InputError("the table has no data rows")
     w = None
     if weight is not None:
         _missing(df, [weight], "weight")
+        if df[weight].dtype.kind not in "biuf":
+            raise InputError(f"weight column {weight!r} is not numeric (dtype {df[weight].dtype})")
         w = df[weight].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"weight column {weight!r} must hold finite weights >= 0; got {float(w[row])!r} "
+                             f"at row {row}")
     if label is not None:
         _missing(df, [label], "label")
+        missing = df[label].isna().to_numpy()
+        if missing.any():
+            raise InputError(f"label column {label!r} has a missing value at row "
+                             f"{int(np.flatnonzero(missing)[0])}")
         values = df[label].to_numpy()
+        if values.dtype == object and len({type(x) for x in values}) > 1:
+            raise InputError(f"label column {label!r} mixes value types "
+                             f"({', '.join(sorted({type(x).__name__ for x in values}))})")
         if classes is None:
             classes = np.unique(values)
         idx = np.searchsorted(classes, values)
@@ -101,16 +119,20 @@ def targets_from(df, obj, label=None, proba_columns=None, weight=None, classes=N
             y = idx.astype(np.float64)
         return y, w, list(classes)
     _missing(df, proba_columns, "probability")
+    bad = [c for c in proba_columns if df[c].dtype.kind not in "biuf"]
+    if bad:
+        raise InputError(f"non-numeric probability column(s): {', '.join(map(str, bad))} "
+                         f"(dtype {df[bad[0]].dtype})")
     y = df[list(proba_columns)].to_numpy(dtype=np.float64)
-    if not obj.is_multiclass:
-        if len(proba_columns) != 2:
-            raise InputError(f"{obj.name} is a binary objective: give two probability columns "
-                             f"(negative, positive)")
-        from . import _validation as v
-
-        v.check_probabilities("probability columns", y, rows_sum_to_one=True)
-        return y[:, 1], w, list(proba_columns)
-    return y, w, list(proba_columns)
+    if not obj.is_multiclass and len(proba_columns) != 2:
+        raise InputError(f"{obj.name} is a binary objective: give two probability columns "
+                         f"(negative, positive)")
+    try:
+        v.check_probabilities(f"probability columns {','.join(proba_columns)}", y,
+                              rows_sum_to_one=True)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return (y if obj.is_multiclass else y[:, 1]), w, list(proba_columns)
 
 
 # -------------------------------------------------------------- progress

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import pty
 import subprocess
@@ -169,7 +170,42 @@ def test_probability_columns_must_sum_to_one(tables, tmp_path):
     d, _ = tables
     one_line_error(run("fit", d / "bad_soft.csv", "--objective", "cross_entropy", "--engine", "xgboost",
                        "--proba-columns", "p0,p1,p2", "--out", tmp_path / "m"),
-                   "rows must sum to 1 (tolerance 1e-06); row 7 sums to")
+                   "probability columns p0,p1,p2 rows must sum to 1 (tolerance 1e-06); row 7 sums to")
+    assert not (tmp_path / "m").exists()
+
+
+def test_bad_label_weight_and_empty_tables(tables, tmp_path):
+    """Missing labels, bad weights and empty tables are named as the table has them (the
+    command reports these InputErrors in one line, exit code 2)."""
+    from gradhess import files
+
+    d, _ = tables
+    hard = pd.read_csv(d / "train.csv")
+    soft = pd.read_csv(d / "soft.csv")
+    cases = []
+    for column, value, kwargs, msg in (
+            ("animal", np.nan, {"label": "animal"}, "label column 'animal' has a missing value at row 4"),
+            ("w", np.nan, {"label": "animal", "weight": "w"},
+             "weight column 'w' must hold finite weights >= 0; got nan at row 4"),
+            ("w", -1.0, {"label": "animal", "weight": "w"},
+             "weight column 'w' must hold finite weights >= 0; got -1.0 at row 4")):
+        df = hard.copy()
+        df.loc[4, column] = value
+        cases.append((df, kwargs, msg))
+    numeric = hard.copy()
+    numeric["animal"] = numeric["animal"].map({"cat": 0.0, "dog": 1.0, "eel": 2.0})
+    numeric.loc[4, "animal"] = np.nan
+    cases.append((numeric, {"label": "animal"}, "label column 'animal' has a missing value at row 4"))
+    cases.append((hard.iloc[:0], {"label": "animal"}, "the table has no data rows"))
+    bad = soft.copy()
+    bad.loc[2, "p1"] = np.nan
+    cases.append((bad, {"proba_columns": ["p0", "p1", "p2"]},
+                  "probability columns p0,p1,p2 contains NaN or inf (first at row 2"))
+    for i, (df, kwargs, msg) in enumerate(cases):
+        path = tmp_path / f"case{i}.csv"
+        df.to_csv(path, index=False)
+        with pytest.raises(files.InputError, match=re.escape(msg)):
+            files.fit(path, objective="brier", engine="xgboost", out=tmp_path / "m", rounds=1, **kwargs)
     assert not (tmp_path / "m").exists()
 
 
