@@ -45,6 +45,16 @@ def _as_dask_array(da, a, name):
     return a
 
 
+def _check_rows(X, y, w, where: str) -> None:
+    """Features, labels and weights with the same number of rows (where dask knows it)."""
+    if X.ndim != 2:
+        raise ValueError(f"{where}X must be a 2-D (n_samples, n_features) array; got shape {X.shape}")
+    for name, a in (("y", y), ("sample_weight", w)):
+        if a is not None and not np.isnan(a.shape[0]) and not np.isnan(X.shape[0]) \
+                and a.shape[0] != X.shape[0]:
+            raise ValueError(f"{where}X has {X.shape[0]} rows but its {name} has {a.shape[0]}")
+
+
 def _prepared_labels(da, objective: Objective, y, n_classes):
     """Labels as a float dask array for XGBoost ((n,) or (n, K)), and K."""
     if not objective.is_multiclass:
@@ -82,7 +92,13 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
     checks = {}
     if objective.is_multiclass and y.ndim == 1:
         if k is None:
-            k = int(y.max().compute()) + 1
+            top = float(y.max().compute())
+            if not np.isfinite(top):
+                raise ValueError(f"y contains NaN or inf (its largest class index is {top})")
+            k = int(top) + 1
+        if k < 2:
+            raise ValueError(f"{objective.name} is a softmax objective and needs K >= 2 classes; "
+                             f"got K = {k}")
         checks["min"], checks["max"] = y.min(), y.max()
         kk = k
         # (indices out of range are caught by the range check computed in the same pass)
@@ -136,6 +152,9 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
     """
     da, xd = _modules()
     obj = e.resolve(objective)
+    for i, (Xp, yp, wp) in enumerate([(X, y, sample_weight)] + e.as_eval_list(eval_set)):
+        _check_rows(_as_dask_array(da, Xp, "X"), _as_dask_array(da, yp, "y"),
+                    _as_dask_array(da, wp, "sample_weight"), "" if i == 0 else f"eval_set[{i - 1}] ")
     c, k = intercept(obj, y, sample_weight, n_classes)
     soft = k is not None and _as_dask_array(da, y, "y").ndim == 2
     # the objective's labels as XGBoost carries them: class indices (num_class) or the
@@ -225,7 +244,7 @@ class DaskBoostingClassifier(_classifier_base()):
 
     def fit(self, X, y, sample_weight=None, eval_set=None):
         """Fit on dask collections; see :meth:`gradhess.BoostingClassifier.fit`."""
-        from .sklearn import _engine_params
+        from .sklearn import _engine_params, _rounds
 
         da, _ = _modules()
         self._check_engine()
@@ -236,6 +255,8 @@ class DaskBoostingClassifier(_classifier_base()):
         if X.ndim != 2 or X.shape[0] != y.shape[0]:
             raise ValueError(f"X has shape {X.shape} but y has {y.shape[0]} rows")
         labels = self._encode_dask(da, y, fitting=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y has {len(self.classes_)} class; a classifier needs at least 2")
         evals = [(_as_dask_array(da, Xv, "X"), self._encode_dask(da, _as_dask_array(da, yv, "y"), False), wv)
                  for Xv, yv, wv in e.as_eval_list(eval_set)]
         if self.early_stopping_rounds and not evals:
@@ -247,11 +268,13 @@ class DaskBoostingClassifier(_classifier_base()):
             evals = [(Xv, yv[:, 1] if yv.ndim == 2 else yv.astype(np.float64), wv) for Xv, yv, wv in evals]
         params = _engine_params("xgboost", self.n_estimators, self.learning_rate, self.max_depth,
                                 self.random_state, self.n_jobs, self.engine_params)
+        rounds = _rounds("xgboost", self.n_estimators, params)
         self.booster_ = train(client, obj, X, labels, sample_weight=sample_weight, params=params,
-                              num_boost_round=int(self.n_estimators), eval_set=evals or None,
+                              num_boost_round=rounds, eval_set=evals or None,
                               early_stopping_rounds=self.early_stopping_rounds,
                               n_classes=len(self.classes_) if obj.is_multiclass else None)
         self.objective_ = obj
+        self.engine_ = self.engine
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -262,7 +285,13 @@ class DaskBoostingClassifier(_classifier_base()):
             return y
         if fitting:
             self.classes_ = np.unique(da.unique(y).compute())
+            if self.classes_.dtype.kind == "f" and np.isnan(self.classes_).any():
+                raise ValueError("y contains NaN: every row needs a class label")
         classes = self.classes_
+        if not fitting:  # here, not inside xgboost.dask, which reports a worker's error as an assertion
+            unseen = np.setdiff1d(da.unique(y).compute(), classes)
+            if unseen.size:
+                raise ValueError(f"y has labels not seen in fit: {unseen[:5]}")
 
         def encode(block):
             idx = np.clip(np.searchsorted(classes, block), 0, len(classes) - 1)

@@ -142,6 +142,20 @@ def test_refusals(client, data):
         gd.train(client, "brier", dask_of(X), dask_of(np.where(np.arange(1000) == 3, 5, y)), n_classes=3)
     with pytest.raises(ValueError, match="must be a dask array"):
         gd.train(client, "brier", X, y)
+    # caught on the client, named, instead of deep in dask or xgboost.dask
+    with pytest.raises(ValueError, match=r"y contains NaN or inf"):
+        gd.train(client, "brier", dask_of(X), dask_of(np.where(np.arange(1000) == 3, np.nan, y)))
+    with pytest.raises(ValueError, match=r"^X has 1000 rows but its y has 990$"):
+        gd.train(client, "brier", dask_of(X), dask_of(y[:990]))
+    with pytest.raises(ValueError, match=r"^eval_set\[0\] X has 1000 rows but its sample_weight has 10$"):
+        gd.train(client, "brier", dask_of(X), dask_of(y), eval_set=[(dask_of(X), dask_of(y), dask_of(np.ones(10)))])
+    with pytest.raises(ValueError, match=r"brier is a softmax objective and needs K >= 2 classes; got K = 1"):
+        gd.train(client, "brier", dask_of(X), dask_of(np.zeros(1000, int)))
+    clf = gd.DaskBoostingClassifier(n_estimators=2)
+    with pytest.raises(ValueError, match=r"y has 1 class; a classifier needs at least 2"):
+        clf.fit(dask_of(X), dask_of(np.zeros(1000)))
+    with pytest.raises(ValueError, match=r"y has labels not seen in fit: \[5\]"):
+        clf.fit(dask_of(X), dask_of(y), eval_set=[(dask_of(X), dask_of(np.where(np.arange(1000) == 0, 5, y)))])
 
 
 def test_histogram_trees_train_on_quantile_matrices(client, data, monkeypatch):
