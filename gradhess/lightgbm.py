@@ -169,7 +169,9 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """Train a LightGBM booster on a gradhess objective.
 
     Same arguments as :func:`gradhess.xgboost.train`, except that LightGBM's early stopping
-    stops when *any* eval set stops improving (XGBoost's follows the last one).  During
+    stops when *any* eval set stops improving (XGBoost's follows the last one), and that
+    ``params`` may name no built-in ``metric`` (LightGBM computes them on raw scores for a
+    custom objective).  During
     training the intercept is added to LightGBM's scores by the objective and metric
     callables (softmax objectives; binary ones use LightGBM's ``init_score``, one number a
     row), not held as an ``(n, K)`` ``init_score``; it is then added to the first

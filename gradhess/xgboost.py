@@ -232,7 +232,9 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
         read in place while training runs, not copied
     params : XGBoost parameters; ``num_class``/``num_target``, ``base_score`` and
         ``disable_default_eval_metric`` are set here unless given (given class
-        counts must match the labels)
+        counts must match the labels); a built-in ``eval_metric`` is accepted
+        with class indices and a softmax objective only (XGBoost's metrics read
+        class indices, and take raw margins for a custom binary objective)
     eval_set : list of ``(X, y)`` or ``(X, y, sample_weight)``, evaluated with
         :func:`metric`; the last one drives ``early_stopping_rounds``
 
