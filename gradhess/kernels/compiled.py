@@ -979,16 +979,6 @@ if AVAILABLE:
         for i in range(x.shape[0]):
             e[i] = exp_nonpositive(x[i])
 
-    @njit(fastmath=_EXP_FASTMATH, **_JIT)
-    def exp_shifted(s, m, e, nb):
-        """``s -= m`` (each row's maximum) and ``e = exp(s)`` on the first ``nb`` rows of a
-        class-major block, in one pass."""
-        for j in range(s.shape[0]):
-            for r in range(nb):
-                x = s[j, r] - m[r]
-                s[j, r] = x
-                e[j, r] = exp_nonpositive(x)
-
     @njit(inline="always", **_JIT)
     def softmax_parts(e, a, p, q, rest, inv, nb):
         """``p`` and ``q = 1 - p`` of a block from ``e = exp(z - max z)``; ``rest`` gets the
