@@ -13,7 +13,7 @@ Hessian of a block of rows, held class-major as ``(K, B)`` arrays so that
 every inner loop runs over rows and vectorises, from the block's
 probabilities ``p`` and complements ``q = 1 - p`` (in float64; the shifted
 margins ``z - max z`` too, for the cores that need ``log p``), calling the
-shared building blocks (``sum_others``, ``gauss_newton_diag``,
+shared building blocks (``gauss_newton_sums``, ``gauss_newton_diag``,
 ``majorizer_diag``).  The drivers are written once
 (:func:`softmax_rows`, :func:`binary_rows`, :func:`one_row` for engines that
 call the objective per object) and instantiated per core by a one-line
@@ -234,32 +234,14 @@ if AVAILABLE:
     # so that the pair sums add to ``h`` and read ``u`` in place.
     WORK_SLOTS = 13
     SLOT_P, SLOT_D, SLOT_V, SLOT_H, SLOT_A = 8, 9, 10, 11, 12
-    @njit(inline="always", **_JIT)
-    def sum_others(x, a, out, nb, vec):
-        """``out[l, r] = sum_{m != l} x[m, r]``, an explicit sum for the argmax ``a[r]``;
-        leaves the sums over all classes in ``vec[6]``, over those but the argmax in
-        ``vec[7]``."""
-        k = x.shape[0]
-        total = vec[6]
-        other = vec[7]
-        for r in range(nb):
-            total[r] = 0.0
-            other[r] = 0.0
-        for j in range(k):
-            for r in range(nb):
-                total[r] += x[j, r]
-                if j != a[r]:
-                    other[r] += x[j, r]
-        for j in range(k):
-            for r in range(nb):
-                out[j, r] = max(total[r] - x[j, r], 0.0)
-        for r in range(nb):
-            out[a[r], r] = max(other[r], 0.0)
-
+    # Sums over the other classes, sum_{m != l} x_m (``reference.sum_others``): the sum
+    # over all classes minus x_l (clamped at 0), but for the argmax, whose sum is taken
+    # explicitly (no cancellation when p_argmax is near 1).  The cores form the two sums
+    # in a pass they make anyway and use them in the pass that writes h.
     @njit(inline="always", **_JIT)
     def gauss_newton_sums(p, u, a, nb, vec):
         """``c = sum_m u_m p_m`` into ``vec[6]`` and the same sum without the argmax into
-        ``vec[7]``, as :func:`sum_others` forms its sums (class by class, in class order).
+        ``vec[7]`` (class by class, in class order).
         Cores that compute ``u`` class by class add to these sums in that pass instead."""
         k = p.shape[0]
         total = vec[6]
@@ -277,7 +259,7 @@ if AVAILABLE:
     def gauss_newton_from_sums(p, u, uq2, a, h, nb, vec):
         """``h_l = u_l q_l^2 p_l + p_l^2 sum_{m != l} u_m p_m`` (``G = J^T diag(u / p) J``)
         from the sums of :func:`gauss_newton_sums` (the argmax's sum over the others summed
-        explicitly, the others' as ``c - u_l p_l``, as :func:`sum_others` does)."""
+        explicitly, the others' as ``c - u_l p_l``)."""
         k = p.shape[0]
         total = vec[6]
         other = vec[7]
@@ -650,7 +632,7 @@ if AVAILABLE:
                 other[r] += x if j != a[r] else 0.0
         if strategy == 0:
             # h_l = y_l w v_l q_l^2 + p_l^2 sum_{m != l} y_m w v_m + (q_l - p_l) g_l, the sum
-            # over the others as sum_others forms it
+            # over the others as above (gauss_newton_from_sums)
             for j in range(k):
                 for r in range(nb):
                     o = (max(other[r], 0.0) if j == a[r]
@@ -803,7 +785,7 @@ if AVAILABLE:
                                    - 3.0 * s[r] * p[j, r] * p[j, r] * inv2[r]) * inv3[r]
                     h[j, r] = p[j, r] * p[j, r] * b + g[j, r]
             return
-        # sum_{m != l} p_m^2 as sum_others forms it: n2 - p_l^2, the argmax's summed
+        # sum_{m != l} p_m^2: n2 - p_l^2, the argmax's summed explicitly
         other = vec[7]
         for r in range(nb):
             other[r] = 0.0
