@@ -17,6 +17,7 @@ import numpy as np
 
 from . import __version__
 from . import _engines as e
+from . import _validation as v
 from ._io import atomic_path, write_bytes
 
 MODEL_FILES = {"xgboost": "model.json", "lightgbm": "model.txt", "catboost": "model.cbm"}
@@ -77,8 +78,6 @@ def targets_from(df, obj, label=None, proba_columns=None, weight=None, classes=N
     """Labels (hard: classes and indices; soft: probability columns) and weights from a table."""
     if (label is None) == (proba_columns is None):
         raise InputError("give exactly one of --label COLUMN or --proba-columns C1,C2,...")
-    from . import _validation as v
-
     if len(df) == 0:
         raise InputError("the table has no data rows")
     w = None
