@@ -10,6 +10,8 @@
   LightGBM's labels are one value per row, so a soft-label matrix and per-cell
   weights are attached to the Dataset object (the label field holds the
   argmax, for LightGBM's own bookkeeping); ``init_score`` holds the intercept.
+  Passed to ``lightgbm.train`` or ``lightgbm.cv`` by hand, it checks that the
+  params' ``num_class`` is the labels' class count.
 * :func:`train` sets what LightGBM gets wrong by default for a custom
   objective: the intercept (the objective's ``init_raw`` instead of 0, added to
   the scores by the callables -- an ``offset`` -- for softmax objectives and
@@ -96,9 +98,56 @@ def dataset(X, y, objective: Objective | str, sample_weight=None, *, init_score=
                     **kwargs)
 
 
+_DATASET_CLASS = None
+
+
+def _dataset_class():
+    """``lightgbm.Dataset`` with the class count checked where LightGBM takes its training
+    parameters (``Dataset._update_params``, which ``lightgbm.train`` and ``lightgbm.cv``
+    call first): a softmax objective's Dataset carries an ``(n, K)`` ``init_score``, on
+    which LightGBM, without ``num_class``, fails with "Number of class for initial score
+    error".  Made on first use (LightGBM is optional); ``GradhessDataset`` below names it
+    for pickle."""
+    global _DATASET_CLASS
+    if _DATASET_CLASS is None:
+        lgb = _lgb()
+
+        class GradhessDataset(lgb.Dataset):
+            def _update_params(self, params):
+                t = getattr(self, e.TARGETS_ATTR, None)
+                # training parameters carry the objective; a validation set's construction
+                # passes its reference's Dataset parameters, which do not
+                if t is not None and params and "objective" in params:
+                    _check_num_class(t, params)
+                return super()._update_params(params)
+
+        GradhessDataset.__module__ = __name__
+        GradhessDataset.__qualname__ = "GradhessDataset"
+        _DATASET_CLASS = GradhessDataset
+    return _DATASET_CLASS
+
+
+def __getattr__(name):
+    if name == "GradhessDataset":
+        return _dataset_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _check_num_class(t: e.Targets, params: dict) -> None:
+    """``params`` passed to ``lightgbm.train``/``cv`` with a Dataset of targets ``t``: the
+    class count given must be the labels'."""
+    keys = ("num_class", "num_classes")
+    e.check_n_classes(t.n_classes, params, *keys)
+    if t.n_classes is not None and not any(params.get(key) is not None for key in keys):
+        raise ValueError(
+            f"the Dataset holds labels of K = {t.n_classes} classes but params has no "
+            f"num_class: set params['num_class'] = {t.n_classes} (or use "
+            f"gradhess.lightgbm.train, which sets it)"
+        )
+
+
 def _dataset(X, obj: Objective, t: e.Targets, init_score=True, intercept=None, **kwargs):
     """:func:`dataset` from validated targets (shared with the Dataset, not copied)."""
-    lgb = _lgb()
     label = t.y.argmax(axis=1) if t.soft else t.y
     weight = None if t.cell_weights else t.sample_weight
     if init_score is True:
@@ -108,8 +157,8 @@ def _dataset(X, obj: Objective, t: e.Targets, init_score=True, intercept=None, *
             init_score = init_score[:, 0]
     elif init_score is False:
         init_score = None
-    ds = lgb.Dataset(X, label=np.asarray(label, dtype=np.float64), weight=weight,
-                     init_score=init_score, **kwargs)
+    ds = _dataset_class()(X, label=np.asarray(label, dtype=np.float64), weight=weight,
+                          init_score=init_score, **kwargs)
     setattr(ds, e.TARGETS_ATTR, t)
     return ds
 

@@ -466,6 +466,30 @@ def test_class_count_mismatch(data, engine):
         ADAPTERS[engine].train("cross_entropy", X, np.eye(K)[y], n_classes=5, num_boost_round=1)
 
 
+def test_lightgbm_by_hand_without_num_class(data):
+    """lightgbm.train/cv on a gradhess Dataset of K classes without num_class: named here,
+    not LightGBM's "Number of class for initial score error" on the (n, K) init_score."""
+    X, y, _ = data
+    msg = r"the Dataset holds labels of K = 4 classes but params has no num_class: set params\['num_class'\] = 4"
+    params = {"objective": gl.objective("brier"), "verbose": -1}
+    with pytest.raises(ValueError, match=msg):
+        lgb.train(params, gl.dataset(X, y, "brier"), 1)
+    with pytest.raises(ValueError, match=msg):
+        lgb.cv(params, gl.dataset(X, np.eye(K)[y], "brier"), 1, nfold=2)
+    with pytest.raises(ValueError, match=r"engine parameter num_class=3 differs from the labels' class count K = 4"):
+        lgb.train({**params, "num_class": 3}, gl.dataset(X, y, "brier"), 1)
+    # with num_class, a validation set built on the training set's reference, and binary
+    # labels (no num_class needed) train as before
+    dtrain = gl.dataset(X, y, "brier")
+    booster = lgb.train({**params, "num_class": K}, dtrain, 2, feval=gl.metric("brier"),
+                        valid_sets=[gl.dataset(X[:100], y[:100], "brier", reference=dtrain)])
+    assert booster.num_model_per_iteration() == K
+    yb = (y % 2).astype(np.float64)
+    booster = lgb.train({"objective": gl.objective("binary_brier"), "verbose": -1},
+                        gl.dataset(X, yb, "binary_brier"), 2)
+    assert booster.num_model_per_iteration() == 1
+
+
 @pytest.mark.parametrize("engine", list(ADAPTERS))
 def test_weights_that_do_not_match_the_labels(data, engine):
     """The message names the arguments the caller passed (y, not the objective's raw)."""
