@@ -539,6 +539,11 @@ if AVAILABLE:
         for j in range(k):
             for r in range(nb):
                 rbar[r] += p[j, r] * 2.0 * w[j, r] * (p[j, r] - y[j, r])
+        if strategy < 0:
+            for j in range(k):
+                for r in range(nb):
+                    g[j, r] = p[j, r] * (2.0 * w[j, r] * (p[j, r] - y[j, r]) - rbar[r])
+            return
         for j in range(k):
             for r in range(nb):
                 g[j, r] = p[j, r] * (2.0 * w[j, r] * (p[j, r] - y[j, r]) - rbar[r])
@@ -549,8 +554,6 @@ if AVAILABLE:
                 up = uj * p[j, r]
                 total[r] += up
                 other[r] += up if j != a[r] else 0.0
-        if strategy < 0:
-            return
         if strategy == 2:
             majorizer_diag(p, q, u, uq2, a, h, nb, work, vec)
             return
