@@ -164,18 +164,21 @@ def test_column_major_margins(z_dtype, out_orders):
     assert checking.relative_error(h, hr, np.ones(n), FLOOR) <= RTOL[np.dtype(np.float32)]
 
 
+@pytest.mark.parametrize("hessian", ["exact", "clip"])
 @pytest.mark.parametrize("z_order, out_order", [("C", "C"), ("F", "F")])
-def test_streaming_stores_write_the_same_values(monkeypatch, z_order, out_order):
+def test_streaming_stores_write_the_same_values(monkeypatch, z_order, out_order, hessian):
     """Outputs above :data:`compiled.STREAM_BYTES` are written with non-temporal stores,
     one output a contiguous run at a time: lowered to 0 here, so that small arrays take that
     path, the values must be bit-identical to the plain stores', in both layouts, on two
     threads (each range starting mid-block), with several blocks per thread and a
-    ``hessian_scale``."""
+    ``hessian_scale``; the clip floor, applied as the streamed Hessian is written and in a
+    pass of its own otherwise, with row weights and cells where it binds."""
     rng = np.random.default_rng(7)
     n, k = 2 * compiled._MIN_ROWS_PER_THREAD + 2 * compiled.BLOCK_ROWS + 5, 5
     z = np.asarray(checking.random_margins(rng, n, k), order=z_order)
     y = rng.integers(0, k, n)
-    obj = gradhess.get("cross_entropy", hessian="exact", hessian_scale=1.5)
+    w = rng.uniform(0.5, 2.0, n) if hessian == "clip" else None
+    obj = gradhess.get("cross_entropy", hessian=hessian, hessian_scale=1.5)
     monkeypatch.setenv("GRADHESS_NUM_THREADS", "2")
     outs = {}
     for limit in (0, 1 << 62):
@@ -183,13 +186,17 @@ def test_streaming_stores_write_the_same_values(monkeypatch, z_order, out_order)
         g = np.full(z.shape, np.nan, np.float32, order=out_order)
         h = np.full(z.shape, np.nan, np.float32, order=out_order)
         assert compiled.streaming(g, h) == (limit == 0 and compiled.STREAMING_STORES)
-        obj.gradient_hessian(y, z, gradient_out=g, hessian_out=h)
+        obj.gradient_hessian(y, z, w, gradient_out=g, hessian_out=h)
         outs[limit] = g, h
     np.testing.assert_array_equal(outs[0][0], outs[1 << 62][0])
     np.testing.assert_array_equal(outs[0][1], outs[1 << 62][1])
-    gr, hr = reference(obj).gradient_hessian(y, z)
-    assert checking.relative_error(outs[0][0], gr, np.ones(n), FLOOR) <= RTOL[np.dtype(np.float32)]
-    assert checking.relative_error(outs[0][1], hr, np.ones(n), FLOOR) <= RTOL[np.dtype(np.float32)]
+    gr, hr = reference(obj).gradient_hessian(y, z, w)
+    rw = np.ones(n) if w is None else w
+    assert checking.relative_error(outs[0][0], gr, rw, FLOOR) <= RTOL[np.dtype(np.float32)]
+    assert checking.relative_error(outs[0][1], hr, rw, FLOOR) <= RTOL[np.dtype(np.float32)]
+    if hessian == "clip":
+        floored = ((hessians.CLIP_FLOOR * w) * 1.5).astype(np.float32)[:, None]
+        assert np.sum(outs[0][1] == floored) > 100
 
 
 def test_streaming_only_for_large_outputs_of_one_layout(monkeypatch):

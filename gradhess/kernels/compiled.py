@@ -986,34 +986,34 @@ if AVAILABLE:
             q[a[r], r] = rest[r] * inv[r]
 
     @njit(inline="always", **_JIT)
-    def write_rows(out, x, lo, floored, b0, nb, factor, stream):
-        """Rows ``b0:b0 + nb`` of ``out`` from the class-major block ``x`` times ``factor``,
-        each cell first floored at its row's ``lo[r]`` where ``floored`` (a constant at each
-        call, so that the branch folds away), in ``out``'s memory order: one contiguous run
-        for a row-major ``out``, one per class for a column-major one; by non-temporal
-        stores where ``stream``."""
+    def stream_rows(out, x, b0, nb, factor):
+        """Rows ``b0:b0 + nb`` of ``out`` from the class-major block ``x`` (times ``factor``)
+        by non-temporal stores, in ``out``'s memory order: one contiguous run for a row-major
+        ``out``, one per class for a column-major one."""
         k = x.shape[0]
-        if stream:
-            if out.strides[0] < out.strides[1]:
-                for j in range(k):
-                    for r in range(nb):
-                        v = max(x[j, r], lo[r]) if floored else x[j, r]
-                        _store_streaming(out, (b0 + r, j), v * factor)
-            else:
-                for r in range(nb):
-                    for j in range(k):
-                        v = max(x[j, r], lo[r]) if floored else x[j, r]
-                        _store_streaming(out, (b0 + r, j), v * factor)
-        elif out.strides[0] < out.strides[1]:
+        if out.strides[0] < out.strides[1]:
             for j in range(k):
-                oj = out[b0:b0 + nb, j]
                 for r in range(nb):
-                    oj[r] = (max(x[j, r], lo[r]) if floored else x[j, r]) * factor
+                    _store_streaming(out, (b0 + r, j), x[j, r] * factor)
         else:
-            ov = out[b0:b0 + nb]
             for r in range(nb):
                 for j in range(k):
-                    ov[r, j] = (max(x[j, r], lo[r]) if floored else x[j, r]) * factor
+                    _store_streaming(out, (b0 + r, j), x[j, r] * factor)
+
+    @njit(**_JIT)
+    def stream_rows_floored(out, x, lo, b0, nb, factor):
+        """:func:`stream_rows` with each cell first floored at its row's ``lo[r]`` (the
+        ``"clip"`` Hessian), as numba's ``max`` computes it.  Compiled once for all drivers
+        (inlined, the floor in the stores made a driver's cold compile about 35% longer)."""
+        k = x.shape[0]
+        if out.strides[0] < out.strides[1]:
+            for j in range(k):
+                for r in range(nb):
+                    _store_streaming(out, (b0 + r, j), max(x[j, r], lo[r]) * factor)
+        else:
+            for r in range(nb):
+                for j in range(k):
+                    _store_streaming(out, (b0 + r, j), max(x[j, r], lo[r]) * factor)
 
     @njit(inline="always", **_JIT)
     def any_nonzero(x):
@@ -1259,19 +1259,40 @@ if AVAILABLE:
                         acc += wb[j, r]
                     wbar[r] = acc / k
             core(p, q, s, rest, a, yb, wb, uniform, params, base, g, h, nb, work, vec)
-            # one output at a time (with non-temporal stores, two streams interleaved a cell
-            # at a time would flush the write-combining buffers with partial cache lines);
-            # the clip floor and the constant Hessian go in as h is written, not in a pass
-            # of their own over the block (docs/performance.md)
-            write_rows(g_out, g, lo, False, b0, nb, 1.0, stream)
+            # the clip floor goes in as h is streamed out (a pass of its own over the block
+            # cost more, docs/performance.md); in a pass where the outputs are small
             if strategy == 3:
                 for r in range(nb):
                     lo[r] = floor * wbar[r]
-                write_rows(h_out, h, lo, True, b0, nb, scale, stream)
+                if not stream:
+                    for j in range(k):
+                        for r in range(nb):
+                            h[j, r] = max(h[j, r], lo[r])
             elif strategy == 4:
-                write_rows(h_out, wb, lo, False, b0, nb, scale, stream)
+                for j in range(k):
+                    for r in range(nb):
+                        h[j, r] = wb[j, r]
+            if stream:
+                # one output at a time: two streams interleaved a cell at a time would
+                # flush the write-combining buffers with partial cache lines
+                stream_rows(g_out, g, b0, nb, 1.0)
+                if strategy == 3:
+                    stream_rows_floored(h_out, h, lo, b0, nb, scale)
+                else:
+                    stream_rows(h_out, h, b0, nb, scale)
+            elif g_out.strides[0] < g_out.strides[1] and h_out.strides[0] < h_out.strides[1]:
+                for j in range(k):
+                    gj = g_out[b0:b0 + nb, j]
+                    hj = h_out[b0:b0 + nb, j]
+                    for r in range(nb):
+                        gj[r] = g[j, r]
+                        hj[r] = h[j, r] * scale
             else:
-                write_rows(h_out, h, lo, False, b0, nb, scale, stream)
+                gv, hv = g_out[b0:b0 + nb], h_out[b0:b0 + nb]
+                for r in range(nb):
+                    for j in range(k):
+                        gv[r, j] = g[j, r]
+                        hv[r, j] = h[j, r] * scale
         if stream:
             _streaming_fence()
         return bad
