@@ -99,6 +99,8 @@ def dataset(X, y, objective: Objective | str, sample_weight=None, *, init_score=
 
 
 _DATASET_CLASS = None
+#: LightGBM's names for the objective parameter.
+_OBJECTIVE_KEYS = ("objective", "objective_type", "app", "application", "loss")
 
 
 def _dataset_class():
@@ -117,7 +119,7 @@ def _dataset_class():
                 t = getattr(self, e.TARGETS_ATTR, None)
                 # training parameters carry the objective; a validation set's construction
                 # passes its reference's Dataset parameters, which do not
-                if t is not None and params and "objective" in params:
+                if t is not None and params and any(key in params for key in _OBJECTIVE_KEYS):
                     _check_num_class(t, params)
                 return super()._update_params(params)
 
@@ -165,7 +167,7 @@ def _dataset(X, obj: Objective, t: e.Targets, init_score=True, intercept=None, *
 
 def _engine_params(obj: Objective, t: e.Targets, params: dict | None, offset=None) -> dict:
     params = dict(params or {})
-    for key in ("objective", "objective_type", "app", "application", "loss"):
+    for key in _OBJECTIVE_KEYS:
         if key in params:
             raise ValueError(
                 f"params[{key!r}] = {params[key]!r}: the objective is {obj.name}; remove it from params"

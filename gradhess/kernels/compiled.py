@@ -1260,7 +1260,7 @@ if AVAILABLE:
                     wbar[r] = acc / k
             core(p, q, s, rest, a, yb, wb, uniform, params, base, g, h, nb, work, vec)
             # the clip floor goes in as h is streamed out (a pass of its own over the block
-            # cost more, docs/performance.md); in a pass where the outputs are small
+            # cost more, docs/performance.md), in a pass where the outputs are not streamed
             if strategy == 3:
                 for r in range(nb):
                     lo[r] = floor * wbar[r]
