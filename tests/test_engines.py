@@ -488,6 +488,8 @@ def test_lightgbm_by_hand_without_num_class(data):
     booster = lgb.train({"objective": gl.objective("binary_brier"), "verbose": -1},
                         gl.dataset(X, yb, "binary_brier"), 2)
     assert booster.num_model_per_iteration() == 1
+    # the Dataset class is found by name, as pickle needs
+    assert type(pickle.loads(pickle.dumps(gl.dataset(X, y, "brier")))) is gl.GradhessDataset
 
 
 @pytest.mark.parametrize("engine", list(ADAPTERS))
