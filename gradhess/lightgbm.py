@@ -26,6 +26,8 @@ A subset of a Dataset from :func:`dataset` (``Dataset.subset``, as
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import _engines as e
@@ -98,11 +100,12 @@ def dataset(X, y, objective: Objective | str, sample_weight=None, *, init_score=
                     **kwargs)
 
 
-_DATASET_CLASS = None
-#: LightGBM's names for the objective parameter.
+#: LightGBM's names for the objective and the class count parameters.
 _OBJECTIVE_KEYS = ("objective", "objective_type", "app", "application", "loss")
+_NUM_CLASS_KEYS = ("num_class", "num_classes")
 
 
+@functools.cache
 def _dataset_class():
     """``lightgbm.Dataset`` with the class count checked where LightGBM takes its training
     parameters (``Dataset._update_params``, which ``lightgbm.train`` and ``lightgbm.cv``
@@ -110,23 +113,19 @@ def _dataset_class():
     which LightGBM, without ``num_class``, fails with "Number of class for initial score
     error".  Made on first use (LightGBM is optional); ``GradhessDataset`` below names it
     for pickle."""
-    global _DATASET_CLASS
-    if _DATASET_CLASS is None:
-        lgb = _lgb()
 
-        class GradhessDataset(lgb.Dataset):
-            def _update_params(self, params):
-                t = getattr(self, e.TARGETS_ATTR, None)
-                # training parameters carry the objective; a validation set's construction
-                # passes its reference's Dataset parameters, which do not
-                if t is not None and params and any(key in params for key in _OBJECTIVE_KEYS):
-                    _check_num_class(t, params)
-                return super()._update_params(params)
+    class GradhessDataset(_lgb().Dataset):
+        def _update_params(self, params):
+            t = getattr(self, e.TARGETS_ATTR, None)
+            # training parameters carry the objective; a validation set's construction
+            # passes its reference's Dataset parameters, which do not
+            if t is not None and params and any(key in params for key in _OBJECTIVE_KEYS):
+                _check_num_class(t, params)
+            return super()._update_params(params)
 
-        GradhessDataset.__module__ = __name__
-        GradhessDataset.__qualname__ = "GradhessDataset"
-        _DATASET_CLASS = GradhessDataset
-    return _DATASET_CLASS
+    GradhessDataset.__module__ = __name__
+    GradhessDataset.__qualname__ = "GradhessDataset"
+    return GradhessDataset
 
 
 def __getattr__(name):
@@ -138,9 +137,8 @@ def __getattr__(name):
 def _check_num_class(t: e.Targets, params: dict) -> None:
     """``params`` passed to ``lightgbm.train``/``cv`` with a Dataset of targets ``t``: the
     class count given must be the labels'."""
-    keys = ("num_class", "num_classes")
-    e.check_n_classes(t.n_classes, params, *keys)
-    if t.n_classes is not None and not any(params.get(key) is not None for key in keys):
+    e.check_n_classes(t.n_classes, params, *_NUM_CLASS_KEYS)
+    if t.n_classes is not None and not any(params.get(key) is not None for key in _NUM_CLASS_KEYS):
         raise ValueError(
             f"the Dataset holds labels of K = {t.n_classes} classes but params has no "
             f"num_class: set params['num_class'] = {t.n_classes} (or use "
@@ -180,7 +178,7 @@ def _engine_params(obj: Objective, t: e.Targets, params: dict | None, offset=Non
                 f"so they would be wrong; remove it (the objective's loss, {obj.name}, is "
                 f"evaluated on every eval_set)"
             )
-    e.check_n_classes(t.n_classes, params, "num_class", "num_classes")
+    e.check_n_classes(t.n_classes, params, *_NUM_CLASS_KEYS)
     params.pop("num_classes", None)
     params["num_class"] = t.n_classes if t.n_classes is not None else 1
     params["objective"] = LightGBMObjective(obj, offset)
