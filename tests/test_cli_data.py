@@ -283,6 +283,11 @@ def test_bench_soft_labels_at_a_given_size(tmp_path):
     assert [(r["engine"], r["n"], r["rounds"], r["rows_soft"]) for r in results["soft"]] == [
         ("xgboost", 3000, 3, 3000), ("lightgbm", 3000, 3, 3000)]
     assert "n=3000, K=10, 3 rounds" in (tmp_path / "bench.md").read_text()
+    for r in results["soft"]:
+        # the objective's seconds were added up as it trained (both engines)
+        assert 0 < r["objective_s"] < r["soft_s"]
+        assert r["time_ratio_objective_free"] == pytest.approx(
+            r["replicated_s"] / (r["soft_s"] - r["objective_s"]))
     bad = run("bench", "--parts", "soft", "--soft-rows", "0")
     assert bad.returncode != 0 and "--soft-rows" in bad.stderr
 
