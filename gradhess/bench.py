@@ -627,7 +627,8 @@ class TimedCrossEntropy(SoftmaxCrossEntropy):
 
 def soft_vs_replication(engine, n, k, rounds, repeats):
     """Soft labels against row replication (part 4 of the module docstring).
-    ``objective_s``: the objective's own seconds in the median soft-label training;
+    ``objective_s``: the median over the repeats of the objective's own seconds in a
+    soft-label training;
     ``time_ratio_objective_free``: the replicated training's time over the soft one's
     without them, the ratio an objective taking no time would reach."""
     import gradhess
