@@ -119,9 +119,8 @@ def labels_and_weights(data) -> tuple[np.ndarray, np.ndarray | None]:
     rows = getattr(data, "used_indices", None)
     parent = getattr(getattr(data, "reference", None), TARGETS_ATTR, None)
     if rows is not None and parent is not None:
-        rows = np.asarray(rows, dtype=np.int64)
-        w = parent.sample_weight
-        return parent.y[rows], (None if w is None else w[rows])
+        t = parent.rows(np.asarray(rows, dtype=np.int64))
+        return t.y, t.sample_weight
     w = data.get_weight()
     return data.get_label(), (w if w is not None and w.size else None)
 
@@ -200,6 +199,11 @@ class Targets:
         if self.n_classes is None or self.soft:
             return self.y
         return np.eye(self.n_classes)[self.y]
+
+    def rows(self, index: np.ndarray) -> "Targets":
+        """The targets of rows ``index`` (a data set's slice or subset)."""
+        w = self.sample_weight
+        return Targets(self.y[index], self.n_classes, None if w is None else w[index])
 
     def row_weight(self) -> np.ndarray | None:
         """One weight per row (the mean over cells for cell weights)."""

@@ -8,8 +8,9 @@
   and not copied out of XGBoost every round).  XGBoost's own fields hold the
   same labels, class indices (``num_class``) or the soft-label matrix
   (``num_target``), and one weight per row (the row means of per-cell weights,
-  which XGBoost's sketch uses).  On a DMatrix built otherwise (``xgboost.dask``)
-  the callables read XGBoost's fields.  The data sets :func:`train` builds for
+  which XGBoost's sketch uses).  Its slices (``DMatrix.slice``, as ``xgboost.cv``
+  makes its folds) carry their rows of them.  On a DMatrix built otherwise
+  (``xgboost.dask``) the callables read XGBoost's fields.  The data sets :func:`train` builds for
   itself are ``QuantileDMatrix`` objects for histogram trees (the default
   ``tree_method``; only the histogram index, no copy of the features, as
   XGBoost's own scikit-learn estimators do), leave XGBoost's label field empty
@@ -35,6 +36,7 @@ reused instead of mapped and page-faulted in every round (see
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -139,8 +141,9 @@ def dmatrix(X, y, objective: Objective | str, sample_weight=None, *, n_classes=N
     probability matrix becomes XGBoost's label matrix (train with
     ``num_target=K``).  The validated labels and weights (``(n,)`` or ``(n, K)``
     per cell) are attached to the DMatrix, where the gradhess callables read
-    them: ``set_label``/``set_weight`` on it afterwards are not seen by them.
-    Extra keyword arguments go to ``xgboost.DMatrix``.
+    them: ``set_label``/``set_weight`` on it afterwards are not seen by them.  Its
+    slices (``xgboost.cv``'s folds) carry their rows of them.  Extra keyword arguments go
+    to ``xgboost.DMatrix``.
     """
     obj = e.resolve(objective)
     return _dmatrix(X, e.targets(obj, y, sample_weight, n_classes), base_margin=base_margin,
@@ -158,10 +161,37 @@ def _dmatrix(X, t: e.Targets, *, engine_label: bool = True, quantised: bool = Fa
     xgb = _xgb()
     # With cell weights the DMatrix still gets one weight per row (their mean): XGBoost uses
     # it to place histogram bins (weighted quantile sketch); the gradients use the cells.
-    make = xgb.QuantileDMatrix if quantised else xgb.DMatrix
+    make = xgb.QuantileDMatrix if quantised else _dmatrix_class()
     dm = make(X, label=t.y if engine_label else None, weight=t.row_weight(), **kwargs)
     setattr(dm, e.TARGETS_ATTR, t)
     return dm
+
+
+@functools.cache
+def _dmatrix_class():
+    """``xgboost.DMatrix`` whose slices (``DMatrix.slice``, how ``xgboost.cv`` cuts its
+    folds) carry their rows of the attached targets, so that a fold trains on its rows'
+    soft labels and per-cell weights (XGBoost's own fields of a slice hold the labels as
+    float32 and only the row means of cell weights).  Made on first use (XGBoost is
+    optional); ``GradhessDMatrix`` below names it for pickle."""
+
+    class GradhessDMatrix(_xgb().DMatrix):
+        def slice(self, rindex, allow_groups: bool = False):
+            part = super().slice(rindex, allow_groups=allow_groups)
+            t = getattr(self, e.TARGETS_ATTR, None)
+            if t is not None:
+                setattr(part, e.TARGETS_ATTR, t.rows(np.asarray(rindex, dtype=np.int64)))
+            return part
+
+    GradhessDMatrix.__module__ = __name__
+    GradhessDMatrix.__qualname__ = "GradhessDMatrix"
+    return GradhessDMatrix
+
+
+def __getattr__(name):
+    if name == "GradhessDMatrix":
+        return _dmatrix_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _engine_params(obj: Objective, t: e.Targets, params: dict | None, intercept) -> dict:

@@ -593,6 +593,38 @@ def test_lightgbm_cv_folds_read_their_rows_of_the_targets(data, cell_weights):
                                   alone.predict(X, raw_score=True))
 
 
+@pytest.mark.parametrize("cell_weights", [False, True])
+def test_xgboost_cv_folds_read_their_rows_of_the_targets(data, cell_weights):
+    """``xgboost.cv`` cuts its folds with ``DMatrix.slice``: each fold reads its rows of the
+    soft labels and (cell) weights attached to the full DMatrix, not XGBoost's float32
+    labels and row-mean weights, so its losses are those of a training on the fold's rows."""
+    X, y, _ = data
+    rng = np.random.default_rng(3)
+    soft = rng.dirichlet(np.ones(K), len(y))
+    w = rng.uniform(0.5, 2.0, (len(y), K)) if cell_weights else None
+    obj = gradhess.get("cross_entropy")
+    params = {**PARAMS["xgboost"], "num_target": K, "disable_default_eval_metric": 1,
+              "base_score": json.dumps(obj.init_raw(soft, w).tolist())}
+    full = gx.dmatrix(X, soft, obj, w)
+    folds = [(np.arange(400, 1200), np.arange(400)), (np.arange(400), np.arange(400, 1200))]
+    res = xgb.cv(params, full, 4, folds=folds, obj=gx.objective(obj), custom_metric=gx.metric(obj),
+                 as_pandas=False)
+    part = full.slice(folds[0][0])
+    assert isinstance(full, gx.GradhessDMatrix)
+    np.testing.assert_array_equal(_engines.labels_and_weights(part)[0], soft[folds[0][0]])
+    losses = {"train": [], "test": []}
+    for tr, te in folds:
+        def fold(rows):
+            return gx.dmatrix(X[rows], soft[rows], obj, None if w is None else w[rows])
+        booster = xgb.train(params, fold(tr), 4, obj=gx.objective(obj))
+        for name, rows in (("train", tr), ("test", te)):
+            losses[name].append(gx.metric(obj)(booster.predict(fold(rows), output_margin=True),
+                                               fold(rows))[1])
+    for name in ("train", "test"):  # xgboost.cv reads the metric back from "%f" (6 decimals)
+        np.testing.assert_allclose(res[f"{name}-cross_entropy-mean"][-1], np.mean(losses[name]),
+                                   rtol=0, atol=5e-7)
+
+
 def test_predict_proba_on_a_model_not_trained_with_gradhess(data):
     X, y, _ = data
     msg = r"was not trained with gradhess \(it carries no gradhess metadata\)"
