@@ -44,7 +44,8 @@ def relative_error(actual, expected, row_scale, tau: float) -> float:
 
     ``row_scale`` is the natural size of a row's values (its mean weight); the
     floor ``tau * row_scale`` keeps entries that are zero up to rounding from
-    dividing by zero.  ``tiny`` of the dtype is added for rows of weight zero.
+    dividing by zero.  ``tiny`` of the dtype is added for rows of weight zero.  A NaN or
+    infinite entry on either side makes the error infinite (a failure, never skipped).
     """
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
@@ -54,7 +55,9 @@ def relative_error(actual, expected, row_scale, tau: float) -> float:
     if a.size == 0:
         return 0.0
     denom = np.abs(e) + tau * scale + np.finfo(np.asarray(actual).dtype).tiny
-    return float(np.max(np.abs(a - e) / denom))
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = np.abs(a - e) / denom
+    return float(r.max()) if np.isfinite(r).all() else float("inf")
 
 
 def central_difference(f: Callable[[np.ndarray], np.ndarray], z: np.ndarray, column: int | None,
@@ -214,6 +217,9 @@ class CheckResult:
     hessian_error: float
     negative_fraction: float
     promises_nonnegative: bool
+    #: What could not be checked: "loss not finite" (the finite differences have no
+    #: reference), "gradient not finite", "hessian not finite".
+    nonfinite: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -245,17 +251,31 @@ def check_objective(name: str, factory: Callable[[str], object], strategies, *, 
         obj = factory(strategy)
         g_err = h_err = 0.0
         negative = total = 0
+        nonfinite = set()
         for y, z, w in problems:
             scale = row_weight(w, z)
             g, h = obj.gradient_hessian(y, z, w)
-            g_err = max(g_err, relative_error(g, fd_gradient(obj, y, z, w), scale, FD_ROW_FLOOR))
-            expected = expected_hessian(obj, strategy, y, z, w, gradient_obj)
+            with np.errstate(all="ignore"):
+                fd = fd_gradient(obj, y, z, w)
+                expected = expected_hessian(obj, strategy, y, z, w, gradient_obj)
+            for what, x in (("loss", fd), ("gradient", g), ("hessian", h)):
+                if not np.isfinite(np.asarray(x, dtype=np.float64)).all():
+                    nonfinite.add(what)
+            g_err = max(g_err, relative_error(g, fd, scale, FD_ROW_FLOOR))
             h_err = max(h_err, relative_error(h, expected, scale, FD_ROW_FLOOR))
             negative += int((np.asarray(h) < 0).sum())
             total += np.asarray(h).size
         results.append(CheckResult(name, strategy, g_err, h_err, negative / max(total, 1),
-                                   strategy in hessians.NONNEGATIVE))
+                                   strategy in hessians.NONNEGATIVE,
+                                   tuple(f"{what} not finite" for what in ("loss", "gradient", "hessian")
+                                         if what in nonfinite)))
     return results
+
+
+def _verdict(r: CheckResult) -> str:
+    if r.passed:
+        return "ok"
+    return f"FAIL ({', '.join(r.nonfinite)})" if r.nonfinite else "FAIL"
 
 
 def format_table(results: list[CheckResult]) -> str:
@@ -267,6 +287,6 @@ def format_table(results: list[CheckResult]) -> str:
     for r in results:
         lines.append(
             f"| {r.objective} | {r.strategy} | {r.gradient_error:.2e} | {r.hessian_error:.2e} "
-            f"| {100 * r.negative_fraction:.1f}% | {'ok' if r.passed else 'FAIL'} |"
+            f"| {100 * r.negative_fraction:.1f}% | {_verdict(r)} |"
         )
     return "\n".join(lines)

@@ -77,6 +77,10 @@ def _check(args) -> int:
     if failed or errors:
         print(f"{len(failed)} of {len(results)} checks FAILED (tolerance {checking.FD_TOLERANCE:g})"
               + (f"; {errors} objective(s) raised an error" if errors else ""))
+        if any(r.nonfinite for r in failed):
+            print("A value not finite at the checked margins (up to +-1e3) counts as an infinite "
+                  "error; a loss that is not finite there leaves the finite differences without a "
+                  "reference (compute it stably, e.g. log-softmax by the log-sum-exp).")
         return 1
     print(f"all {len(results)} checks passed (tolerance {checking.FD_TOLERANCE:g})")
     return 0

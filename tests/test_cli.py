@@ -75,6 +75,22 @@ def test_check_user_class(tmp_path):
     assert "FAIL" in bad.stdout and "1 of 1 checks FAILED" in bad.stdout
 
 
+def test_check_user_class_with_values_that_are_not_finite(tmp_path):
+    """A NaN gradient, or a loss that is not finite at the checked margins (so that the
+    finite differences have no reference), is a failure, never skipped as no error."""
+    (tmp_path / "nan_gradient.py").write_text(
+        USER_MODULE.replace("BUG", "0.0").replace("return w * (raw - y),", "return w * np.nan,"))
+    (tmp_path / "overflowing_loss.py").write_text(USER_MODULE.replace("BUG", "0.0").replace(
+        "return 0.5 * self._w", "return 0.5 * np.exp(raw) ** 9 * 0 + 0.5 * self._w"))
+    for module, why in (("nan_gradient", "gradient not finite"),
+                        ("overflowing_loss", "loss not finite")):
+        res = run("check", f"{module}:SquaredMargin", cwd=tmp_path)
+        assert res.returncode == 1, res.stdout + res.stderr
+        row = next(line for line in res.stdout.splitlines() if line.startswith(f"| {module}:"))
+        assert f"FAIL ({why}" in row and "| inf |" in row, res.stdout
+        assert "not finite at the checked margins" in res.stdout
+
+
 def test_check_user_class_that_raises(tmp_path):
     (tmp_path / "broken_objective.py").write_text(
         USER_MODULE.replace("BUG", "0.0").replace("return 0.5 *", "raise RuntimeError('boom'); return 0.5 *"))
