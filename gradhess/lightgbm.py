@@ -200,7 +200,12 @@ def _no_metric(value) -> bool:
 
 
 def _fold_intercept(booster, intercept, n_classes: int | None) -> None:
-    """Add the intercept to every leaf of the first iteration's trees (one per class)."""
+    """Add the intercept to every leaf of the first iteration's trees (one per class).
+
+    A linear tree's leaf (``linear_tree=True``) predicts its constant term plus its linear
+    model, and its output value only where a feature of that model is missing; the
+    constant terms are not settable through the API, so they are moved in the model's
+    text and the booster reloaded from it (in place)."""
     c = np.atleast_1d(np.asarray(intercept, dtype=np.float64))
     info = booster.dump_model(num_iteration=1)["tree_info"]
     k = n_classes or 1
@@ -210,6 +215,26 @@ def _fold_intercept(booster, intercept, n_classes: int | None) -> None:
         tree = info[j]
         for leaf in range(tree["num_leaves"]):
             booster.set_leaf_output(j, leaf, booster.get_leaf_output(j, leaf) + float(c[j]))
+    if any("'leaf_const'" in str(info[j]["tree_structure"]) for j in range(k)):  # linear leaves
+        booster.model_from_string(_shift_linear_constants(booster.model_to_string(), c))
+
+
+def _shift_linear_constants(model: str, c: np.ndarray) -> str:
+    """The model text with ``c[j]`` added to the constant terms of tree ``j`` (``j < len(c)``,
+    the first iteration's trees) where that tree is linear.  The header's ``tree_sizes``
+    (each tree's length in the text, which this changes) is dropped: without it LightGBM
+    reads the trees one after another."""
+    lines = model.split("\n")
+    tree = -1
+    for i, line in enumerate(lines):
+        if line.startswith("tree_sizes=") and tree < 0:
+            lines[i] = None
+        elif line.startswith("Tree="):
+            tree = int(line[5:])
+        elif line.startswith("leaf_const=") and 0 <= tree < len(c):
+            values = [float(v) + float(c[tree]) for v in line[11:].split()]
+            lines[i] = "leaf_const=" + " ".join(repr(v) for v in values)
+    return "\n".join(line for line in lines if line is not None)
 
 
 def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,

@@ -216,6 +216,31 @@ def test_models_start_from_the_intercept(data, engine, name):
     np.testing.assert_allclose(ADAPTERS[engine].predict_proba(model, X), expected, atol=10 * lr)
 
 
+@pytest.mark.parametrize("name", ["cross_entropy", "binary_brier"])
+def test_lightgbm_linear_trees_keep_the_intercept(data, name):
+    """Linear trees' leaves predict their constant term plus a linear model (their output
+    value only where a feature of that model is missing): the intercept goes into both, so
+    the model predicts what it was trained on, with and without missing features."""
+    X, y, w = data
+    obj = gradhess.get(name)
+    labels = y if obj.is_multiclass else (y == 1).astype(float)
+    params = {**PARAMS["lightgbm"], "linear_tree": True}
+    for lr in (1e-7, 0.1):
+        ev = {}
+        model = gl.train(obj, X, labels, sample_weight=w, params={**params, "learning_rate": lr},
+                         num_boost_round=5, eval_set=[(X, labels, w)], evals_result=ev)
+        np.testing.assert_allclose(_engines.mean_loss(obj, labels, gl.predict_raw(model, X), w),
+                                   ev["valid_0"][name][-1], rtol=1e-9)
+    c = obj.init_raw(labels, w)
+    model = gl.train(obj, X, labels, sample_weight=w, params={**params, "learning_rate": 1e-7},
+                     num_boost_round=2)
+    missing = X.copy()
+    missing[:, :] = np.nan
+    for features in (X, missing):
+        raw = gl.predict_raw(model, features)
+        np.testing.assert_allclose(raw, np.broadcast_to(c, raw.shape), atol=1e-6)
+
+
 # --------------------------------------------------------------- metrics
 @pytest.mark.parametrize("engine", ["xgboost", "lightgbm"])
 def test_eval_metric_and_early_stopping(data, engine):
