@@ -45,6 +45,14 @@ def _as_dask_array(da, a, name):
     return a
 
 
+def _known_rows(a) -> None:
+    """Give a dask array cut by a boolean mask (chunks of unknown size) its chunk sizes, in
+    place (``compute_chunk_sizes``: one pass over what it is computed from), which the
+    partition alignment and the reductions here need."""
+    if a is not None and any(np.isnan(c) for c in a.chunks[0]):
+        a.compute_chunk_sizes()
+
+
 def _check_rows(X, y, w, where: str) -> None:
     """Features, labels and weights with the same number of rows (where dask knows it)."""
     if X.ndim != 2:
@@ -53,6 +61,21 @@ def _check_rows(X, y, w, where: str) -> None:
         if a is not None and not np.isnan(a.shape[0]) and not np.isnan(X.shape[0]) \
                 and a.shape[0] != X.shape[0]:
             raise ValueError(f"{where}X has {X.shape[0]} rows but its {name} has {a.shape[0]}")
+
+
+def _check_probability_rows(y, name: str = "y") -> None:
+    """An ``(n, K)`` label matrix holds probability rows (one pass over it)."""
+    import dask
+
+    lo, hi, dev = dask.compute(y.min(), y.max(), abs(y.sum(axis=1) - 1.0).max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name} contains NaN or inf")
+    if lo < 0 or hi > 1:
+        raise ValueError(f"{name} must hold probabilities in [0, 1]; got values in [{lo}, {hi}]")
+    tol = v.SUM_TOLERANCE.get(np.dtype(y.dtype), 1e-6)
+    if dev > tol:
+        raise ValueError(f"{name} rows must sum to 1 (tolerance {tol:g}); the largest deviation is "
+                         f"{dev:.3g}")
 
 
 def _prepared_labels(da, objective: Objective, y, n_classes):
@@ -147,14 +170,18 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
     ``X``, ``y``, ``sample_weight`` (one weight per row) are dask arrays or dask
     DataFrames/Series; ``y`` is class indices, an ``(n, K)`` probability matrix,
     or binary labels in [0, 1].  ``eval_set`` entries likewise; the metric is
-    the global weighted mean loss.  The booster remembers its objective for
-    :func:`predict_proba` and :func:`gradhess.xgboost.predict_proba`.
+    the global weighted mean loss.  Arrays cut by a boolean mask (chunks of unknown size)
+    get their chunk sizes computed first (dask's ``compute_chunk_sizes``, in place).  The
+    booster remembers its objective for :func:`predict_proba` and
+    :func:`gradhess.xgboost.predict_proba`.
     """
     da, xd = _modules()
     obj = e.resolve(objective)
     for i, (Xp, yp, wp) in enumerate([(X, y, sample_weight)] + e.as_eval_list(eval_set)):
-        _check_rows(_as_dask_array(da, Xp, "X"), _as_dask_array(da, yp, "y"),
-                    _as_dask_array(da, wp, "sample_weight"), "" if i == 0 else f"eval_set[{i - 1}] ")
+        parts = _as_dask_array(da, Xp, "X"), _as_dask_array(da, yp, "y"), _as_dask_array(da, wp, "sample_weight")
+        for a in parts:
+            _known_rows(a)
+        _check_rows(*parts, "" if i == 0 else f"eval_set[{i - 1}] ")
     c, k = intercept(obj, y, sample_weight, n_classes)
     soft = k is not None and _as_dask_array(da, y, "y").ndim == 2
     # the objective's labels as XGBoost carries them: class indices (num_class) or the
@@ -195,7 +222,12 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
 
 def predict_raw(client, booster, X):
     """Raw margins as a dask array (best iteration after early stopping)."""
-    _, xd = _modules()
+    da, xd = _modules()
+    n_features = booster.num_features()
+    columns = _as_dask_array(da, X, "X").shape[1]
+    if n_features and columns != n_features:
+        # XGBoost predicts from fewer columns than it was trained on without a word
+        raise ValueError(f"X has {columns} features but the booster was trained on {n_features}")
     best = booster.attr("best_iteration")
     iteration_range = (0, int(best) + 1) if best is not None else (0, 0)
     return xd.predict(client, booster, X, output_margin=True, iteration_range=iteration_range)
@@ -252,8 +284,7 @@ class DaskBoostingClassifier(_classifier_base()):
         obj = e.resolve(self.objective)
         X = _as_dask_array(da, X, "X")
         y = _as_dask_array(da, y, "y")
-        if X.ndim != 2 or X.shape[0] != y.shape[0]:
-            raise ValueError(f"X has shape {X.shape} but y has {y.shape[0]} rows")
+        _check_rows(X, y, None, "")
         labels = self._encode_dask(da, y, fitting=True)
         if len(self.classes_) < 2:
             raise ValueError(f"y has {len(self.classes_)} class; a classifier needs at least 2")
@@ -264,6 +295,12 @@ class DaskBoostingClassifier(_classifier_base()):
         if not obj.is_multiclass:
             if len(self.classes_) != 2:
                 raise ValueError(f"{obj.name} is a binary objective but y has {len(self.classes_)} classes")
+            for i, yy in enumerate([labels] + [yv for _, yv, _ in evals]):
+                if yy.ndim == 2:  # its second column is the label: the rows must be probabilities
+                    if yy.shape[1] != 2:
+                        raise ValueError(f"{obj.name} is a binary objective: a label matrix needs 2 "
+                                         f"columns; got {yy.shape[1]}")
+                    _check_probability_rows(yy, "y" if i == 0 else f"eval_set[{i - 1}] y")
             labels = labels[:, 1] if labels.ndim == 2 else labels.astype(np.float64)
             evals = [(Xv, yv[:, 1] if yv.ndim == 2 else yv.astype(np.float64), wv) for Xv, yv, wv in evals]
         params = _engine_params("xgboost", self.n_estimators, self.learning_rate, self.max_depth,

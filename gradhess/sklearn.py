@@ -40,7 +40,9 @@ _ALIASES = {
 }
 #: The engines' names for the number of boosting rounds, in ``engine_params``.
 _ROUNDS = {
-    "xgboost": (),
+    # XGBoost's own training takes the count as an argument; these are its scikit-learn
+    # estimator's name, xgboost.train's argument and its command line's parameter
+    "xgboost": ("n_estimators", "num_boost_round", "num_round"),
     "lightgbm": ("num_iterations", "num_iteration", "n_iter", "num_tree", "num_trees", "num_round",
                  "num_rounds", "nrounds", "num_boost_round", "n_estimators", "max_iter"),
     "catboost": ("iterations", "num_boost_round", "n_estimators", "num_trees"),
@@ -123,7 +125,8 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
         engine's own names or its other names for them (LightGBM's ``eta`` for
         ``learning_rate``, CatBoost's ``max_depth`` for ``depth``, ...); the
         engine's name for the number of rounds (LightGBM ``num_iterations``,
-        CatBoost ``iterations`` and their other names) overrides ``n_estimators``.
+        CatBoost ``iterations`` and their other names; for XGBoost ``n_estimators``,
+        ``num_boost_round`` or ``num_round``) overrides ``n_estimators``.
 
     Attributes
     ----------

@@ -277,6 +277,9 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     intercept = e.intercept(obj, t)
     engine_params = _engine_params(obj, t, params, intercept)
     eval_list = e.as_eval_list(eval_set)
+    if early_stopping_rounds and not eval_list:
+        # (XGBoost would stop on the training loss that verbose_eval adds, or raise its own)
+        raise ValueError("early_stopping_rounds needs an eval_set")
     e.check_features(X, t.n_rows, eval_list)
     e.check_no_inf(X, "X", "XGBoost")
     for i, (Xv, _, _) in enumerate(eval_list):

@@ -156,6 +156,30 @@ def test_refusals(client, data):
         clf.fit(dask_of(X), dask_of(np.zeros(1000)))
     with pytest.raises(ValueError, match=r"y has labels not seen in fit: \[5\]"):
         clf.fit(dask_of(X), dask_of(y), eval_set=[(dask_of(X), dask_of(np.where(np.arange(1000) == 0, 5, y)))])
+    # a binary objective's two-column label matrix is checked as on one machine
+    with pytest.raises(ValueError, match=r"^y rows must sum to 1 \(tolerance 1e-06\); the largest deviation is 0.4$"):
+        gd.DaskBoostingClassifier("binary_brier", n_estimators=2).fit(
+            dask_of(X), dask_of(np.tile([0.3, 0.3], (1000, 1))))
+    with pytest.raises(ValueError, match=r"^eval_set\[0\] y must hold probabilities in \[0, 1\]"):
+        gd.DaskBoostingClassifier("binary_brier", n_estimators=2).fit(
+            dask_of(X), dask_of(np.eye(2)[y % 2]), eval_set=[(dask_of(X), dask_of(np.tile([1.5, -0.5], (1000, 1))))])
+    # predictions from other features than the model's are refused, as on one machine
+    clf.fit(dask_of(X), dask_of(y))
+    for predict in (clf.predict_proba, lambda Z: gd.predict_proba(client, clf.booster_, Z)):
+        with pytest.raises(ValueError, match=r"^X has 3 features but the booster was trained on 5$"):
+            predict(dask_of(X[:, :3]))
+
+
+def test_rows_of_unknown_count(client, data):
+    """Dask arrays cut by a boolean mask have chunks of unknown size: accepted as such."""
+    X, y, w, _ = data
+    Xd, yd = dask_of(X), dask_of(y)
+    keep = Xd[:, 4] > -1.0
+    assert np.isnan(Xd[keep].shape[0])
+    clf = gd.DaskBoostingClassifier("brier", n_estimators=5, max_depth=2, n_jobs=1).fit(Xd[keep], yd[keep])
+    rows = X[:, 4] > -1.0
+    single = gradhess.BoostingClassifier("brier", n_estimators=5, max_depth=2, n_jobs=1).fit(X[rows], y[rows])
+    np.testing.assert_allclose(clf.predict_proba(dask_of(X)).compute(), single.predict_proba(X), atol=1e-4)
 
 
 def test_histogram_trees_train_on_quantile_matrices(client, data, monkeypatch):

@@ -722,8 +722,18 @@ def test_catboost_keeps_every_round_without_early_stopping(data):
     model = gc.train("cross_entropy", X[:800], y[:800], params=PARAMS["catboost"], num_boost_round=15,
                      eval_set=[(X[800:], y[800:])])
     assert model.tree_count_ == 15
-    with pytest.raises(ValueError, match="early_stopping_rounds needs an eval_set"):
-        gc.train("cross_entropy", X, y, num_boost_round=2, early_stopping_rounds=2)
+
+
+@pytest.mark.parametrize("engine", list(ADAPTERS))
+def test_early_stopping_needs_an_eval_set(data, engine):
+    """Refused by every adapter alike (XGBoost would otherwise stop on the training loss
+    that ``verbose_eval`` adds to its evaluations)."""
+    X, y, _ = data
+    for verbose in ((False, True) if engine == "xgboost" else (None,)):
+        extra = {} if verbose is None else {"verbose_eval": verbose}
+        with pytest.raises(ValueError, match="^early_stopping_rounds needs an eval_set$"):
+            ADAPTERS[engine].train("cross_entropy", X, y, params=PARAMS[engine], num_boost_round=2,
+                                   early_stopping_rounds=2, **extra)
 
 
 @pytest.mark.parametrize("engine", list(ADAPTERS))

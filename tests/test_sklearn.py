@@ -160,13 +160,12 @@ def test_engine_params_under_the_engines_other_names(iris, engine, given):
     np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), rtol=0, atol=1e-12)
     plain = BoostingClassifier(**common).fit(X, y)
     assert np.abs(clf.predict_proba(X) - plain.predict_proba(X)).max() > 1e-3
-    rounds = {"xgboost": None, "lightgbm": "num_iterations", "catboost": "iterations"}[engine]
-    if rounds:
-        more = BoostingClassifier(**common, engine_params={rounds: 7}).fit(X, y)
-        seven = BoostingClassifier(**{**common, "n_estimators": 7}).fit(X, y)
-        np.testing.assert_allclose(more.predict_proba(X), seven.predict_proba(X), rtol=0, atol=1e-12)
-        with pytest.raises(ValueError, match=rf"engine_params\['{rounds}'\] must be >= 1; got 0"):
-            BoostingClassifier(**common, engine_params={rounds: 0}).fit(X, y)
+    rounds = {"xgboost": "num_boost_round", "lightgbm": "num_iterations", "catboost": "iterations"}[engine]
+    more = BoostingClassifier(**common, engine_params={rounds: 7}).fit(X, y)
+    seven = BoostingClassifier(**{**common, "n_estimators": 7}).fit(X, y)
+    np.testing.assert_allclose(more.predict_proba(X), seven.predict_proba(X), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=rf"engine_params\['{rounds}'\] must be >= 1; got 0"):
+        BoostingClassifier(**common, engine_params={rounds: 0}).fit(X, y)
 
 
 def test_predictions_use_the_engine_fitted_with(iris):
