@@ -63,15 +63,9 @@ def test_matches_single_process(client, data, name):
     # the intercept was computed once from all labels: the single-machine one
     c, _ = gd.intercept(obj, dask_of(labels), dask_of(w))
     single_c = obj.init_raw(labels, w)
-    if obj.is_proper:
-        np.testing.assert_allclose(c, single_c, rtol=1e-12)
-    else:  # a numerical minimiser (focal): the same minimum, the margins to its flatness
-        n = len(labels)
-        def total(cc):
-            raw = np.broadcast_to(np.asarray(cc, np.float64), (n,) + np.shape(cc)).copy()
-            return obj.loss(labels, raw, w).sum()
-        assert total(c) == pytest.approx(total(single_c), rel=1e-12)
-        np.testing.assert_allclose(c, single_c, rtol=1e-7)
+    # (focal's is a root found to float64 precision: the class sums' order of summation
+    # moves it by about their rounding)
+    np.testing.assert_allclose(c, single_c, rtol=1e-12)
 
 
 def test_soft_labels_and_smoothing(client, data):
@@ -143,6 +137,8 @@ def test_refusals(client, data):
     with pytest.raises(ValueError, match="must be a dask array"):
         gd.train(client, "brier", X, y)
     # caught on the client, named, instead of deep in dask or xgboost.dask
+    with pytest.raises(ValueError, match=r"^y holds 1 class indices that are not whole numbers"):
+        gd.train(client, "brier", dask_of(X), dask_of(np.where(np.arange(1000) == 3, 1.5, y)))
     with pytest.raises(ValueError, match=r"y contains NaN or inf"):
         gd.train(client, "brier", dask_of(X), dask_of(np.where(np.arange(1000) == 3, np.nan, y)))
     with pytest.raises(ValueError, match=r"^X has 1000 rows but its y has 990$"):

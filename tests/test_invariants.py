@@ -392,6 +392,9 @@ def test_registry_params_pickle(name):
 def test_unknown_objective():
     with pytest.raises(ValueError, match=r"unknown objective 'hinge'.*cross_entropy"):
         gradhess.get("hinge")
+    with pytest.raises(TypeError, match=r"^brier takes no parameter 'gamma'; its parameters: "
+                                        r"hessian, hessian_scale$"):
+        gradhess.get("brier", gamma=2.0)
 
 
 def test_reference_kernels_are_float64_and_pure():
@@ -493,6 +496,32 @@ def test_focal_gamma_zero_is_cross_entropy(pair, strategy):
             for a, b in zip(f.gradient_hessian(y, z, w), c.gradient_hessian(y, z, w)):
                 close(a, b, rtol=1e-12)
             close(f.init_raw(y, w), c.init_raw(y, w), rtol=1e-12)
+
+
+@pytest.mark.parametrize("gamma", [0.01, 0.5, 2.0, 5.0])
+def test_focal_intercept_is_stationary_when_one_class_dominates(gamma):
+    """The focal intercepts solve the constant problem to float64 precision however
+    unbalanced the labels (where Newton steps on a majorizer's curvature crawl), and the
+    K = 2 softmax intercept is the binary one."""
+    for m in (0.3, 1e-3, 3e-5, 1 - 1e-3):
+        binary = gradhess.get("binary_focal", gamma=gamma)
+        y = np.array([m])
+        c = binary.init_raw(y)
+        g, _ = binary.gradient_hessian(y, np.array([c]))
+        assert abs(g[0]) <= 1e-15, (m, c, g)
+        two = gradhess.get("focal", gamma=gamma).init_raw(np.array([[1 - m, m]]))
+        close(two[1] - two[0], c, rtol=1e-13)
+    for row in ([0.998, 0.001, 0.001], [1 - 2e-5, 1e-5, 1e-5], [0.9] + [0.1 / 49] * 49):
+        focal = gradhess.get("focal", gamma=gamma)
+        y = np.array([row])
+        c = focal.init_raw(y)
+        g, _ = focal.gradient_hessian(y, c[None, :])
+        assert np.abs(g).max() <= 1e-15, (row[:3], g)
+        best = focal.loss(y, c[None, :])[0]
+        for j in range(len(row)):
+            for step in (1e-4, 1e-2):
+                for sign in (-1, 1):
+                    assert best <= focal.loss(y, (c + sign * step * np.eye(len(row))[j])[None, :])[0]
 
 
 def test_focal_is_not_proper_and_intercept_minimises_it():

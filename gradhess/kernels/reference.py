@@ -534,55 +534,109 @@ def mean_label_init_raw(a, big_w):
     return cross_entropy_init_raw(a, big_w)
 
 
-def _refine_init(gradient_hessian, loss, z0, free, iterations=200):
-    """Minimise a one-row loss over the margins ``free`` by diagonal Newton steps (majorizer
-    curvature) with backtracking; used where the constant minimiser has no closed form."""
-    z = z0.copy()
-    current = float(loss(z))
+def _focal_slope(u, gamma):
+    """``f'(p)`` of ``f(p) = -(1 - p)^gamma log p`` at ``p = sigmoid(u)``, and its
+    derivative in ``u``, ``f''(p) p (1 - p)``.  The logit ``u`` keeps ``p`` and ``1 - p``
+    to full relative precision at both ends."""
+    e = np.exp(-np.abs(u))
+    p = np.where(u >= 0, 1.0, e) / (1.0 + e)
+    q = np.where(u >= 0, e, 1.0) / (1.0 + e)
+    lp = np.minimum(u, 0.0) - np.log1p(e)  # log p
+    qg1 = q ** (gamma - 1.0)
+    slope = gamma * qg1 * lp - q * qg1 / p
+    curvature = -gamma * (gamma - 1.0) * qg1 * p * lp + 2.0 * gamma * q * qg1 + q * q * qg1 / p
+    return slope, curvature
+
+
+def _increasing_root(fun, lo, hi, x, iterations=200):
+    """Elementwise root of an increasing ``fun`` (returning value and derivative) with
+    ``fun(lo) < 0 < fun(hi)``: Newton steps from ``x``, kept inside the bracket that each
+    evaluation shrinks, bisection where a step would leave it; until the steps reach the
+    float64 resolution of ``x`` (or the bracket two adjacent numbers)."""
+    lo, hi = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
+    x = np.clip(np.array(x, dtype=np.float64), lo, hi)
     for _ in range(iterations):
-        g, h = gradient_hessian(z)
-        g = np.where(free, g, 0.0)
-        if np.abs(g).max() <= 1e-13:
-            break
-        step = -g / np.maximum(h, 1e-300)
-        t = 1.0
-        while t > 1e-8:
-            cand = z + t * step
-            value = float(loss(cand))
-            if value <= current:
-                break
-            t *= 0.5
-        else:
-            break
-        z, improved = cand, current - value
-        current = value
-        if improved <= 1e-16 * max(abs(current), 1e-300):
-            break
-    return z
+        value, slope = fun(x)
+        lo = np.where(value < 0, x, lo)
+        hi = np.where(value > 0, x, hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = x - value / slope
+        # (a step below the resolution of x leaves it where it is: converged)
+        inside = ((newton > lo) & (newton < hi)) | (newton == x)
+        nxt = np.where(value == 0, x, np.where(inside, newton, 0.5 * (lo + hi)))
+        if np.all(np.abs(nxt - x) <= 4 * np.finfo(np.float64).eps * np.abs(x)):
+            return nxt
+        x = nxt
+    return x
+
+
+#: The logits the focal intercepts are sought between (p from 1e-304 to 1 - 1e-304).
+_FOCAL_LOGIT_RANGE = 700.0
+
+
+def _focal_constant_log_p(a, gamma):
+    """``log p`` minimising ``sum_k a_k f(p_k)`` over the simplex (``a > 0``, summing to 1;
+    ``f`` as in :func:`_focal_slope`), from its Lagrange condition ``a_k f'(p_k) = lam``
+    for every class: for a given ``lam < 0`` each ``p_k`` solves ``f'(p_k) = lam / a_k``
+    (``f'`` increases from -inf to 0), and ``lam = -exp(s)`` is the one at which they sum
+    to 1 (their sum falls as ``s`` grows).  Both are solved by :func:`_increasing_root`,
+    the classes' logits warm-started from the previous ``s``."""
+    r = _FOCAL_LOGIT_RANGE
+    u = np.log(a)  # the log prior's logits, near the answer for small gamma
+    state = {"u": u}
+
+    def logits(s):
+        target = -np.exp(s) / a
+
+        def f(v):
+            slope, curvature = _focal_slope(v, gamma)
+            return slope - target, curvature
+
+        state["u"] = _increasing_root(f, np.full(a.shape, -r), np.full(a.shape, r), state["u"])
+        return state["u"], target
+
+    def excess(s):  # 1 - sum_k p_k (increasing in s) and its derivative
+        v, target = logits(float(s))
+        p = 1.0 / (1.0 + np.exp(-v))
+        _, curvature = _focal_slope(v, gamma)
+        # d p_k / d s = p_k (1 - p_k) d v_k / d s, with d v_k / d s = target_k / curvature_k
+        return 1.0 - p.sum(), -(p * (1.0 - p) * target / curvature).sum()
+
+    s0 = np.log(-(a * _focal_slope(np.log(a), gamma)[0]).mean())
+    s = _increasing_root(excess, -r, r, s0)
+    v, _ = logits(float(s))
+    return np.minimum(v, 0.0) - np.log1p(np.exp(-np.abs(v)))
 
 
 def focal_init_raw(a, big_w, gamma):
-    """Margins minimising ``sum_k A_k f(p_k)``, ``A_k = sum_i w_ik y_ik``: the log prior
-    (exact for ``gamma = 0``) refined by :func:`_refine_init`; classes without label mass
-    keep the floored margin."""
+    """Margins minimising ``sum_k A_k f(p_k)``, ``A_k = sum_i w_ik y_ik``: the log prior for
+    ``gamma = 0``, else the minimiser over the simplex (:func:`_focal_constant_log_p`);
+    classes without label mass keep the floored margin."""
     a = np.asarray(a, dtype=np.float64)
-    ybar = (a / a.sum())[None, :]
-    z0 = _log_floor(ybar[0])[None, :]
-    if gamma == 0.0:
-        return z0[0]
-    one = np.ones((1, 1))
-    z = _refine_init(lambda z: focal_gradient_hessian(ybar, z, one, "majorizer", gamma),
-                     lambda z: focal_loss(ybar, z, one, gamma)[0], z0, ybar > 0)
-    return z[0] - z[0].max() + z0[0].max()
+    ybar = a / a.sum()
+    z0 = _log_floor(ybar)
+    free = ybar > 0
+    if gamma == 0.0 or free.sum() < 2:
+        return z0
+    z = z0.copy()
+    z[free] = _focal_constant_log_p(ybar[free], gamma)
+    return z - z.max() + z0.max()
 
 
 def binary_focal_init_raw(b, big_w, gamma):
-    """The margin minimising the weighted binary focal loss of a constant prediction."""
+    """The margin minimising the weighted binary focal loss of a constant prediction,
+    ``m f(a) + (1 - m) f(1 - a)`` with ``m = b / big_w``: the root of its derivative's
+    factor ``m f'(a) - (1 - m) f'(1 - a)``, increasing in the margin (``f`` as in
+    :func:`_focal_slope`), by :func:`_increasing_root` from ``logit(m)``."""
     m = float(b) / float(big_w)
-    z0 = np.array([binary_init_raw(b, big_w)])
+    z0 = binary_init_raw(b, big_w)
     if gamma == 0.0 or m in (0.0, 1.0):
-        return float(z0[0])
-    yy, one = np.array([m]), np.ones(1)
-    z = _refine_init(lambda z: binary_focal_gradient_hessian(yy, z, one, "majorizer", gamma),
-                     lambda z: binary_focal_loss(yy, z, one, gamma)[0], z0, np.ones(1, bool))
-    return float(z[0])
+        return float(z0)
+
+    def factor(u):
+        s_a, c_a = _focal_slope(u, gamma)
+        s_b, c_b = _focal_slope(-u, gamma)
+        return m * s_a - (1.0 - m) * s_b, m * c_a + (1.0 - m) * c_b
+
+    r = _FOCAL_LOGIT_RANGE
+    return float(_increasing_root(factor, -r, r, z0))

@@ -38,7 +38,8 @@ class Focal(Focusing, SoftmaxObjective):
     ``docs/hessian_study.md``: within 6% of the best held-out score in every
     task x engine setting, where ``"clip"`` is slightly better on four and
     fails on one.  The intercept minimises the loss of a constant
-    prediction numerically (it is not the log prior unless ``gamma = 0``).
+    prediction: the root of its Lagrange condition, found to float64 precision
+    (it is not the log prior unless ``gamma = 0``; ``docs/derivations.md``).
 
     Parameters
     ----------
