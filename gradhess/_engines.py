@@ -8,6 +8,7 @@ losses comes from here and from the objective.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import warnings
@@ -282,6 +283,32 @@ def targets(objective: Objective, y, sample_weight=None, n_classes: int | None =
     if w is not None and w.shape[1] == 1:
         w = w[:, 0]
     return Targets(y_out, k, w)
+
+
+def refuse_class_balancing(params: dict, keys: tuple[str, ...]) -> None:
+    """Engine parameters that reweight classes inside the engines' built-in objectives only
+    (``scale_pos_weight``, LightGBM's ``is_unbalance``): with a custom objective the engine
+    ignores them, so a given value that would change anything is refused."""
+    for key in keys:
+        value = params.get(key)
+        if value is None or value is False or str(value).lower() == "false" or (
+                key == "scale_pos_weight" and float(value) == 1.0):
+            continue
+        raise ValueError(
+            f"params[{key!r}] = {value!r}: the engine applies it in its built-in objectives only "
+            f"and would ignore it here; weight the rows instead (sample_weight, e.g. a class's "
+            f"weight for each row of that class)"
+        )
+
+
+@contextlib.contextmanager
+def naming_eval_set(i: int):
+    """A ``ValueError`` raised while eval set ``i``'s labels and weights are checked names
+    the eval set (the checks call them ``y`` and ``sample_weight``)."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ValueError(f"eval_set[{i}] {exc}") from None
 
 
 def intercept(objective: Objective, t: Targets):

@@ -241,7 +241,10 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     e.check_features(X, t.n_rows, eval_list)
     train_pool = pool(X, t.y, obj, t.sample_weight, n_classes=t.n_classes)
     _check_targets_vary(train_pool)
-    evals = [pool(Xv, yv, obj, wv, n_classes=t.n_classes) for Xv, yv, wv in eval_list]
+    evals = []
+    for i, (Xv, yv, wv) in enumerate(eval_list):
+        with e.naming_eval_set(i):
+            evals.append(pool(Xv, yv, obj, wv, n_classes=t.n_classes))
     model = cb.CatBoost(params)
     model.fit(train_pool, eval_set=evals or None, early_stopping_rounds=early_stopping_rounds,
               verbose=verbose, callbacks=callbacks)
@@ -253,6 +256,11 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
 
 def predict_raw(model, X) -> np.ndarray:
     """Raw margins (the intercept, stored as the model's bias, included)."""
+    shape = getattr(X, "shape", None)
+    n_features = len(model.feature_names_ or ())
+    if shape is not None and len(shape) == 2 and n_features and shape[1] != n_features:
+        # CatBoost predicts from more columns than it was trained on without a word
+        raise ValueError(f"X has {shape[1]} features but the model was trained on {n_features}")
     return np.asarray(model.predict(X, prediction_type="RawFormulaVal"))
 
 

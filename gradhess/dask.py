@@ -123,6 +123,8 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
             raise ValueError(f"{objective.name} is a softmax objective and needs K >= 2 classes; "
                              f"got K = {k}")
         checks["min"], checks["max"] = y.min(), y.max()
+        if y.dtype.kind == "f":  # class indices must be whole numbers (checked here, not on a worker)
+            checks["fractional"] = (y != da.floor(y)).sum()
         kk = k
         # (indices out of range are caught by the range check computed in the same pass)
         dense = y.map_blocks(lambda b: np.eye(kk)[np.clip(b.astype(np.int64), 0, kk - 1)], new_axis=1,
@@ -146,6 +148,9 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
     if objective.is_multiclass and y.ndim == 1:
         if checks["min"] < 0 or checks["max"] >= k:
             raise ValueError(f"y has class indices in [{checks['min']}, {checks['max']}] for K = {k} classes")
+        if checks.get("fractional", 0):
+            raise ValueError(f"y holds {checks['fractional']} class indices that are not whole numbers "
+                             f"(class indices are 0..K-1; soft labels are an (n, K) matrix)")
     else:
         if checks["min"] < 0 or checks["max"] > 1:
             raise ValueError(f"y must hold probabilities in [0, 1]; got values in "

@@ -39,12 +39,16 @@ def read_table(path) -> "object":
         raise InputError(f"cannot read {path}: no such file")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path)
     except ImportError as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
     except Exception as exc:  # pandas raises many types for unreadable files
         raise InputError(f"cannot read {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    if len(df) == 0:
+        raise InputError(f"{path} has no rows (columns: {', '.join(map(str, df.columns[:12]))})")
+    return df
 
 
 def write_table(df, path) -> None:
@@ -219,8 +223,8 @@ def fit(data, *, objective: str, engine: str, out, label=None, proba_columns=Non
         raise InputError("--early-stopping needs --valid DATA")
     n_classes = len(classes) if obj.is_multiclass else None
     bar = Progress(rounds, obj.name, progress)
-    if eval_set is None:  # the bar reports the training loss
-        eval_set = [(X, y, w)]
+    if eval_set is None:  # a bar shown reports the training loss (evaluated for it only)
+        eval_set = [(X, y, w)] if bar.bar is not None else None
         early = None
     else:
         early = early_stopping

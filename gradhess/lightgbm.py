@@ -178,6 +178,8 @@ def _engine_params(obj: Objective, t: e.Targets, params: dict | None, offset=Non
                 f"so they would be wrong; remove it (the objective's loss, {obj.name}, is "
                 f"evaluated on every eval_set)"
             )
+    e.refuse_class_balancing(params, ("scale_pos_weight", "is_unbalance", "unbalance",
+                                      "unbalanced_sets"))
     e.check_n_classes(t.n_classes, params, *_NUM_CLASS_KEYS)
     params.pop("num_classes", None)
     params["num_class"] = t.n_classes if t.n_classes is not None else 1
@@ -267,8 +269,10 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     dtrain = _dataset(X, obj, t, init_score=offset is None, intercept=c)
     valid_sets, valid_names = [], []
     for i, (Xv, yv, wv) in enumerate(eval_list):
-        valid_sets.append(_dataset(Xv, obj, e.targets(obj, yv, wv, t.n_classes, copy=False),
-                                   init_score=offset is None, intercept=c, reference=dtrain))
+        with e.naming_eval_set(i):
+            tv = e.targets(obj, yv, wv, t.n_classes, copy=False)
+        valid_sets.append(_dataset(Xv, obj, tv, init_score=offset is None, intercept=c,
+                                   reference=dtrain))
         valid_names.append(f"valid_{i}")
     callbacks = list(callbacks or [])
     if early_stopping_rounds:
@@ -287,6 +291,10 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
 
 def predict_raw(booster, X, *, num_iteration=None) -> np.ndarray:
     """Raw scores (intercept included for boosters from :func:`train`)."""
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] != booster.num_feature():
+        raise ValueError(f"X has {shape[1]} features but the booster was trained on "
+                         f"{booster.num_feature()}")
     return booster.predict(X, raw_score=True, num_iteration=num_iteration)
 
 

@@ -52,7 +52,13 @@ _ROUNDS = {
 def _engine_params(engine, n_estimators, learning_rate, max_depth, random_state, n_jobs, extra):
     """The estimator's common hyperparameters in each engine's own names, ``extra``
     (``engine_params``) over them: an entry under one of the engine's other names for a
-    parameter replaces the estimator's."""
+    parameter replaces the estimator's.  A ``numpy.random.RandomState`` as
+    ``random_state`` gives the engine a seed drawn from it (the engines take integers)."""
+    if isinstance(random_state, np.random.RandomState):
+        random_state = int(random_state.randint(np.iinfo(np.int32).max))
+    elif random_state is not None and not isinstance(random_state, (int, np.integer)):
+        raise ValueError(f"random_state must be None, an int or a numpy RandomState; "
+                         f"got {type(random_state).__name__}")
     if engine == "xgboost":
         params = {"eta": learning_rate, "max_depth": max_depth, "tree_method": "hist"}
         if random_state is not None:
@@ -117,7 +123,8 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
     early_stopping_rounds : int or None, default None
         Stop when the objective's loss on the last ``eval_set`` has not improved
         for this many rounds (needs ``eval_set`` in :meth:`fit`).
-    random_state : int or None, default None
+    random_state : int, numpy RandomState or None, default None
+        The engine's seed; a ``RandomState`` gives a seed drawn from it at each fit.
     n_jobs : int or None, default None
         Threads for the engine (its default when None).
     engine_params : dict or None, default None

@@ -201,6 +201,7 @@ def _engine_params(obj: Objective, t: e.Targets, params: dict | None, intercept)
             f"params['objective'] = {params['objective']!r}: the objective is {obj.name}; "
             f"remove it from params"
         )
+    e.refuse_class_balancing(params, ("scale_pos_weight",))
     e.check_n_classes(t.n_classes, params, "num_class", "num_target")
     if t.n_classes is not None:
         params.pop("num_class", None)
@@ -291,7 +292,8 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     dtrain = _dmatrix(X, t, engine_label=engine_label, quantised=quantised, **(quantile or {}))
     evals = [(dtrain, "train")] if verbose_eval else []
     for i, (Xv, yv, wv) in enumerate(eval_list):
-        tv = e.targets(obj, yv, wv, t.n_classes, copy=False)
+        with e.naming_eval_set(i):
+            tv = e.targets(obj, yv, wv, t.n_classes, copy=False)
         evals.append((_dmatrix(Xv, tv, engine_label=engine_label, quantised=quantised,
                                **({"ref": dtrain, **quantile} if quantised else {})),
                       f"valid_{i}"))
@@ -312,6 +314,8 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
 def predict_raw(booster, X, *, iteration_range=None) -> np.ndarray:
     """Raw margins (intercept included), using the best iteration after early stopping."""
     xgb = _xgb()
+    if not isinstance(X, xgb.DMatrix):
+        e.check_no_inf(X, "X", "XGBoost")
     data = X if isinstance(X, xgb.DMatrix) else xgb.DMatrix(X)
     n_features = booster.num_features()
     if n_features and data.num_col() != n_features:

@@ -221,6 +221,10 @@ def test_unknown_objective_engine_and_unreadable_files(tables, tmp_path):
                        "--label", "animal", "--out", tmp_path / "m"), "cannot read", "no such file")
     one_line_error(run("predict", tmp_path, d / "valid.csv", "--out", tmp_path / "p.csv"),
                    "is not a gradhess model directory")
+    (tmp_path / "header.csv").write_text("animal,f0,f1\n")
+    one_line_error(run("fit", tmp_path / "header.csv", "--objective", "brier", "--engine", "xgboost",
+                       "--label", "animal", "--out", tmp_path / "m"), "header.csv has no rows",
+                   "animal, f0, f1")
     assert not (tmp_path / "m").exists() and not (tmp_path / "p.csv").exists()
 
 

@@ -555,6 +555,28 @@ def test_label_matrix_for_a_binary_objective(data, engine):
         ADAPTERS[engine].train("binary_brier", X, np.eye(K)[y], num_boost_round=1)
 
 
+@pytest.mark.parametrize("engine", ["xgboost", "lightgbm"])
+def test_class_balancing_parameters_are_refused(data, engine):
+    """``scale_pos_weight`` (and LightGBM's ``is_unbalance``) act inside the engines'
+    built-in objectives only: ignored with a custom one, so refused unless they change
+    nothing."""
+    X, y, _ = data
+    binary = (y == 1).astype(float)
+    given = [{"scale_pos_weight": 3.0}] + ([{"is_unbalance": True}, {"unbalance": "true"}]
+                                           if engine == "lightgbm" else [])
+    for extra in given:
+        key = next(iter(extra))
+        with pytest.raises(ValueError, match=rf"^params\['{key}'\] = .*would ignore it here; "
+                                             r"weight the rows instead"):
+            ADAPTERS[engine].train("binary_cross_entropy", X, binary,
+                                   params={**PARAMS[engine], **extra}, num_boost_round=1)
+    for harmless in ({"scale_pos_weight": 1}, {"is_unbalance": False}):
+        if engine == "xgboost" and "is_unbalance" in harmless:
+            continue
+        ADAPTERS[engine].train("binary_cross_entropy", X, binary,
+                               params={**PARAMS[engine], **harmless}, num_boost_round=1)
+
+
 @pytest.mark.parametrize("engine", list(ADAPTERS))
 def test_objective_in_engine_params(data, engine):
     X, y, _ = data
@@ -594,6 +616,8 @@ def test_xgboost_refuses_infinite_features_and_short_rows(data):
     booster = gx.train("brier", X, y, params=PARAMS["xgboost"], num_boost_round=1)
     with pytest.raises(ValueError, match=r"X has 5 features but the booster was trained on 8"):
         gx.predict_proba(booster, X[:, :5])
+    with pytest.raises(ValueError, match=r"X has an infinite value at row 7, column 2: XGBoost"):
+        gx.predict_proba(booster, bad)
 
 
 @pytest.mark.parametrize("cell_weights", [False, True])
@@ -755,6 +779,19 @@ def test_feature_shapes_are_checked(data, engine):
         ad.train("brier", X[1:], y, num_boost_round=1)
     with pytest.raises(ValueError, match=r"eval_set\[0\] X has shape \(10, 7\) but the training X has 8 features"):
         ad.train("brier", X, y, num_boost_round=1, eval_set=[(X[:10, :7], y[:10])])
+    # an eval set's labels and weights are named as the eval set's, not the training set's
+    bad = y[:10].copy()
+    bad[3] = K
+    with pytest.raises(ValueError, match=rf"^eval_set\[1\] y has a class index outside \[0, {K - 1}\]"):
+        ad.train("brier", X, y, num_boost_round=1, eval_set=[(X[:10], y[:10]), (X[:10], bad)])
+    with pytest.raises(ValueError, match=r"^eval_set\[0\] sample_weight "):
+        ad.train("brier", X, y, num_boost_round=1, eval_set=[(X[:10], y[:10], -np.ones(10))])
+    # predictions from other columns than the model's are refused (XGBoost would predict
+    # from fewer, CatBoost from more, without a word)
+    model = ad.train("brier", X, y, params=PARAMS[engine], num_boost_round=1)
+    for other in (X[:, :5], np.c_[X, X[:, :1]]):
+        with pytest.raises(ValueError, match=rf"{other.shape[1]}"):
+            ad.predict_proba(model, other)
 
 
 def test_inferred_class_count():

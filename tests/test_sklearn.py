@@ -168,6 +168,18 @@ def test_engine_params_under_the_engines_other_names(iris, engine, given):
         BoostingClassifier(**common, engine_params={rounds: 0}).fit(X, y)
 
 
+@pytest.mark.parametrize("engine", ["xgboost", "lightgbm", "catboost"])
+def test_random_state_may_be_a_random_state_instance(iris, engine):
+    """As in scikit-learn: an int or a RandomState (a seed drawn from it for the engine)."""
+    X, y = iris
+    common = dict(engine=engine, n_estimators=3, max_depth=2, n_jobs=1)
+    fits = [BoostingClassifier(**common, random_state=np.random.RandomState(0)).fit(X, y)
+            for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+    with pytest.raises(ValueError, match=r"random_state must be None, an int or a numpy RandomState; got str"):
+        BoostingClassifier(**common, random_state="0").fit(X, y)
+
+
 def test_predictions_use_the_engine_fitted_with(iris):
     X, y = iris
     clf = BoostingClassifier(n_estimators=3).fit(X, y)

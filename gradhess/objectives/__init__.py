@@ -6,6 +6,8 @@ one class (here, in the module of its family) and one line in ``OBJECTIVES``.
 
 from __future__ import annotations
 
+import inspect
+
 from ._base import BinaryObjective, Objective, SoftmaxObjective
 from .brier import BinaryBrier, Brier
 from .cross_entropy import BinaryCrossEntropy, SoftmaxCrossEntropy
@@ -37,6 +39,12 @@ def get(name: str, **params) -> Objective:
         raise ValueError(
             f"unknown objective {name!r}; registered: {', '.join(sorted(OBJECTIVES))}"
         ) from None
+    signature = inspect.signature(cls).parameters
+    accepted = set(signature)
+    unknown = sorted(set(params) - accepted)
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in signature.values()):
+        raise TypeError(f"{name} takes no parameter {', '.join(map(repr, unknown))}; its parameters: "
+                        f"{', '.join(sorted(accepted))}")
     return cls(**params)
 
 
