@@ -427,6 +427,16 @@ def check_features(X, n_rows: int, eval_list) -> None:
             raise ValueError(f"eval_set[{i}] X has {sv[0]} rows but its y has {nv}")
 
 
+def check_columns(X, n_features: int, what: str = "the booster") -> None:
+    """Predictions from as many feature columns as the model was trained on (engines that
+    predict from fewer or more without a word: XGBoost, CatBoost).  ``X`` with a 2-D
+    ``shape``, or its column count; ``n_features`` 0 when the model does not say."""
+    columns = X if isinstance(X, (int, np.integer)) else (
+        X.shape[1] if len(getattr(X, "shape", ())) == 2 else None)
+    if n_features and columns is not None and columns != n_features:
+        raise ValueError(f"X has {columns} features but {what} was trained on {n_features}")
+
+
 def check_no_inf(X, name: str, engine: str) -> None:
     """A clear error for infinite feature values (NumPy arrays, pandas DataFrames, SciPy
     sparse matrices), for an engine that fails on them deep inside."""

@@ -256,11 +256,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
 
 def predict_raw(model, X) -> np.ndarray:
     """Raw margins (the intercept, stored as the model's bias, included)."""
-    shape = getattr(X, "shape", None)
-    n_features = len(model.feature_names_ or ())
-    if shape is not None and len(shape) == 2 and n_features and shape[1] != n_features:
-        # CatBoost predicts from more columns than it was trained on without a word
-        raise ValueError(f"X has {shape[1]} features but the model was trained on {n_features}")
+    e.check_columns(X, len(model.feature_names_ or ()), "the model")
     return np.asarray(model.predict(X, prediction_type="RawFormulaVal"))
 
 

@@ -228,11 +228,7 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
 def predict_raw(client, booster, X):
     """Raw margins as a dask array (best iteration after early stopping)."""
     da, xd = _modules()
-    n_features = booster.num_features()
-    columns = _as_dask_array(da, X, "X").shape[1]
-    if n_features and columns != n_features:
-        # XGBoost predicts from fewer columns than it was trained on without a word
-        raise ValueError(f"X has {columns} features but the booster was trained on {n_features}")
+    e.check_columns(_as_dask_array(da, X, "X"), booster.num_features())
     best = booster.attr("best_iteration")
     iteration_range = (0, int(best) + 1) if best is not None else (0, 0)
     return xd.predict(client, booster, X, output_margin=True, iteration_range=iteration_range)

@@ -291,10 +291,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
 
 def predict_raw(booster, X, *, num_iteration=None) -> np.ndarray:
     """Raw scores (intercept included for boosters from :func:`train`)."""
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) == 2 and shape[1] != booster.num_feature():
-        raise ValueError(f"X has {shape[1]} features but the booster was trained on "
-                         f"{booster.num_feature()}")
+    e.check_columns(X, booster.num_feature())
     return booster.predict(X, raw_score=True, num_iteration=num_iteration)
 
 

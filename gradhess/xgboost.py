@@ -317,10 +317,7 @@ def predict_raw(booster, X, *, iteration_range=None) -> np.ndarray:
     if not isinstance(X, xgb.DMatrix):
         e.check_no_inf(X, "X", "XGBoost")
     data = X if isinstance(X, xgb.DMatrix) else xgb.DMatrix(X)
-    n_features = booster.num_features()
-    if n_features and data.num_col() != n_features:
-        # XGBoost predicts from fewer columns than it was trained on without a word
-        raise ValueError(f"X has {data.num_col()} features but the booster was trained on {n_features}")
+    e.check_columns(data.num_col(), booster.num_features())
     if iteration_range is None:
         best = booster.attr("best_iteration")
         iteration_range = (0, int(best) + 1) if best is not None else (0, 0)
