@@ -498,7 +498,7 @@ def test_focal_gamma_zero_is_cross_entropy(pair, strategy):
             close(f.init_raw(y, w), c.init_raw(y, w), rtol=1e-12)
 
 
-@pytest.mark.parametrize("gamma", [0.01, 0.5, 2.0, 5.0])
+@pytest.mark.parametrize("gamma", [0.01, 0.5, 2.0, 5.0, 20.0])
 def test_focal_intercept_is_stationary_when_one_class_dominates(gamma):
     """The focal intercepts solve the constant problem to float64 precision however
     unbalanced the labels (where Newton steps on a majorizer's curvature crawl), and the

@@ -550,21 +550,26 @@ def _focal_slope(u, gamma):
 
 def _increasing_root(fun, lo, hi, x, iterations=200):
     """Elementwise root of an increasing ``fun`` (returning value and derivative) with
-    ``fun(lo) < 0 < fun(hi)``: Newton steps from ``x``, kept inside the bracket that each
-    evaluation shrinks, bisection where a step would leave it; until the steps reach the
-    float64 resolution of ``x`` (or the bracket two adjacent numbers)."""
+    ``fun(lo) < 0 < fun(hi)``: Newton steps from ``x`` inside the bracket that each
+    evaluation shrinks, a bisection instead where a step would leave the bracket or
+    would not be under half the step before last (so that the bracket at least halves
+    every other step, where Newton steps crawl), until the steps reach the float64
+    resolution of ``x``."""
     lo, hi = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
     x = np.clip(np.array(x, dtype=np.float64), lo, hi)
+    step = before = hi - lo
     for _ in range(iterations):
         value, slope = fun(x)
         lo = np.where(value < 0, x, lo)
         hi = np.where(value > 0, x, hi)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             newton = x - value / slope
+            fast = np.abs(newton - x) <= 0.5 * np.abs(before)
         # (a step below the resolution of x leaves it where it is: converged)
-        inside = ((newton > lo) & (newton < hi)) | (newton == x)
-        nxt = np.where(value == 0, x, np.where(inside, newton, 0.5 * (lo + hi)))
-        if np.all(np.abs(nxt - x) <= 4 * np.finfo(np.float64).eps * np.abs(x)):
+        take = (((newton > lo) & (newton < hi)) | (newton == x)) & fast
+        nxt = np.where(value == 0, x, np.where(take, newton, 0.5 * (lo + hi)))
+        before, step = step, nxt - x
+        if np.all(np.abs(step) <= 4 * np.finfo(np.float64).eps * np.abs(x)):
             return nxt
         x = nxt
     return x
