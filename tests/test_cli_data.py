@@ -196,7 +196,7 @@ def test_bad_label_weight_and_empty_tables(tables, tmp_path):
     numeric["animal"] = numeric["animal"].map({"cat": 0.0, "dog": 1.0, "eel": 2.0})
     numeric.loc[4, "animal"] = np.nan
     cases.append((numeric, {"label": "animal"}, "label column 'animal' has a missing value at row 4"))
-    cases.append((hard.iloc[:0], {"label": "animal"}, "the table has no data rows"))
+    cases.append((hard.iloc[:0], {"label": "animal"}, ".csv has no rows (columns: f0, f1"))
     bad = soft.copy()
     bad.loc[2, "p1"] = np.nan
     cases.append((bad, {"proba_columns": ["p0", "p1", "p2"]},

@@ -392,9 +392,6 @@ def test_registry_params_pickle(name):
 def test_unknown_objective():
     with pytest.raises(ValueError, match=r"unknown objective 'hinge'.*cross_entropy"):
         gradhess.get("hinge")
-    with pytest.raises(TypeError, match=r"^brier takes no parameter 'gamma'; its parameters: "
-                                        r"hessian, hessian_scale$"):
-        gradhess.get("brier", gamma=2.0)
 
 
 def test_reference_kernels_are_float64_and_pure():

@@ -207,8 +207,13 @@ class TestHyperparameters:
             gradhess.get(name, hessian_scale=bad)
 
     def test_unknown_parameter(self, name):
-        with pytest.raises(TypeError, match="unexpected keyword"):
+        with pytest.raises(TypeError, match=rf"^{name} takes no parameter 'temperature'; its "
+                                            r"parameters: .*hessian"):
             gradhess.get(name, temperature=2.0)
+        if name == "brier":  # another objective's parameter is named as unknown too
+            with pytest.raises(TypeError, match=r"^brier takes no parameter 'gamma'; its "
+                                                r"parameters: hessian, hessian_scale$"):
+                gradhess.get("brier", gamma=2.0)
 
 
 @pytest.mark.parametrize("name", ["focal", "binary_focal"])
