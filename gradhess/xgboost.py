@@ -173,7 +173,7 @@ def _dmatrix_class():
     folds) carry their rows of the attached targets, so that a fold trains on its rows'
     soft labels and per-cell weights (XGBoost's own fields of a slice hold the labels as
     float32 and only the row means of cell weights).  Made on first use (XGBoost is
-    optional); ``GradhessDMatrix`` below names it for pickle."""
+    optional); the module attribute ``GradhessDMatrix`` names it."""
 
     class GradhessDMatrix(_xgb().DMatrix):
         def slice(self, rindex, allow_groups: bool = False):
