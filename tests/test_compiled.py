@@ -146,6 +146,29 @@ def test_out_arrays_any_layout_and_smoothing(order, out_dtype):
     assert checking.relative_error(h, hr, scale, FLOOR) <= tol
 
 
+@pytest.mark.parametrize("name", ["cross_entropy", "binary_brier"])
+def test_outputs_overlapping_the_margins(name):
+    """An output array over the margins, one row ahead, would have the kernel's stores of
+    one block overwrite margins of the next before they are read: the margins are read
+    from a copy then, and the results are those of separate arrays."""
+    obj = gradhess.get(name)
+    k = 10 if obj.is_multiclass else None
+    n = 3 * compiled.BLOCK_ROWS + 5
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, k, n) if k else rng.uniform(size=n)
+    big = rng.normal(size=(n + 1, k) if k else n + 1)
+    g0, h0 = obj.gradient_hessian(y, big[:-1].copy())
+    for out in ("gradient_out", "hessian_out"):
+        data = big.copy()
+        g, h = obj.gradient_hessian(y, data[:-1], **{out: data[1:]})
+        np.testing.assert_array_equal(g, g0)
+        np.testing.assert_array_equal(h, h0)
+    data = big[:-1].copy()
+    g, h = obj.gradient_hessian(y, data, gradient_out=data)  # the margins themselves
+    np.testing.assert_array_equal(g, g0)
+    np.testing.assert_array_equal(h, h0)
+
+
 @pytest.mark.parametrize("z_dtype, out_orders", [(np.float64, "FF"), (np.float32, "CF")])
 def test_column_major_margins(z_dtype, out_orders):
     """Column-major margins (LightGBM hands its scores over so, float64) are read a class at

@@ -153,6 +153,17 @@ class TestSoftmaxInput:
         ro.flags.writeable = False
         with pytest.raises(ValueError, match=r"gradient_out is read-only"):
             obj.gradient_hessian(Y, Z, gradient_out=ro)
+        # one array for both outputs would hold the Hessian only: refused on both paths
+        ref = type(obj)(**obj.get_params())
+        ref.use_compiled = False
+        for o in (obj, ref):
+            buf = np.empty((4, 3))
+            with pytest.raises(ValueError, match=r"^gradient_out and hessian_out share memory"):
+                o.gradient_hessian(Y, Z, gradient_out=buf, hessian_out=buf)
+            both = np.empty((4, 6))
+            with pytest.raises(ValueError, match=r"^gradient_out and hessian_out share memory"):
+                o.gradient_hessian(Y, Z, gradient_out=both[:, :3], hessian_out=both[:, 2:5])
+            o.gradient_hessian(Y, Z, gradient_out=both[:, :3], hessian_out=both[:, 3:])  # apart
 
 
 @pytest.mark.parametrize("name", BINARY)

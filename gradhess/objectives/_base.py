@@ -55,6 +55,27 @@ def _out(out, name: str, raw: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_apart(gradient_out, hessian_out) -> None:
+    """The two output arrays must not share memory (one would overwrite the other)."""
+    if (isinstance(gradient_out, np.ndarray) and isinstance(hessian_out, np.ndarray)
+            and np.may_share_memory(gradient_out, hessian_out)
+            and np.shares_memory(gradient_out, hessian_out)):
+        raise ValueError("gradient_out and hessian_out share memory: give two separate arrays")
+
+
+def _outputs(gradient_out, hessian_out, raw: np.ndarray):
+    """The compiled path's checked outputs (new arrays where not given) and the margins to
+    read: where an output may overlap the margins, a copy of them, since the kernels write
+    a block of rows before they read the next (an output one row ahead of the margins
+    would overwrite margins not read yet)."""
+    _check_apart(gradient_out, hessian_out)
+    g = _out(gradient_out, "gradient_out", raw)
+    h = _out(hessian_out, "hessian_out", raw)
+    if np.may_share_memory(g, raw) or np.may_share_memory(h, raw):
+        raw = raw.copy(order="K")
+    return g, h, raw
+
+
 def _emit(result: np.ndarray, out: np.ndarray | None, name: str, like: np.ndarray) -> np.ndarray:
     """Cast a float64 kernel result to ``like``'s dtype, or write it into ``out`` (checked by
     :func:`_out`: ``like``'s shape, float32 or float64, any memory order)."""
@@ -254,12 +275,15 @@ class Objective:
 
         Both have the shape and dtype of ``raw``; when ``gradient_out`` /
         ``hessian_out`` are given (same shape, float32 or float64, any memory
-        order) they are filled in place and returned.
+        order) they are filled in place and returned.  They must not share memory
+        with each other; one that overlaps ``raw`` is allowed (the margins are then
+        read from a copy).
         """
         if self.compiled_path:
             raw = v.check_raw(raw, multiclass=self.is_multiclass)
             return self.gradient_hessian_prepared(self.prepare(y, raw.shape, sample_weight), raw,
                                                   gradient_out, hessian_out, checked=True)
+        _check_apart(gradient_out, hessian_out)
         y64, z, w, raw = self._prepare(y, raw, sample_weight)
         g, h = self._gradient_hessian_kernel(y64, z, w, hessians.kernel_strategy(self.hessian),
                                              *self.kernel_args())
@@ -313,8 +337,7 @@ class Objective:
             return Objective.gradient_hessian(self, y, raw, None if w is None else
                                               (w[:, 0] if w.ndim == 2 and w.shape[1] == 1 else w),
                                               gradient_out, hessian_out)
-        g = _out(gradient_out, "gradient_out", raw)
-        h = _out(hessian_out, "hessian_out", raw)
+        g, h, raw = _outputs(gradient_out, hessian_out, raw)
         alpha = float(getattr(self, "label_smoothing", 0.0))
         params = np.array(self.kernel_args() or (0.0,), dtype=np.float64)
         code = compiled.STRATEGY_CODES[self.hessian]
