@@ -364,7 +364,7 @@ def kernel_costs(n, k, repeats) -> list[dict]:
                 obj.gradient_hessian_prepared(prepared, zl, gl, hl)
 
             def numpy():
-                ref.gradient_hessian(yy, zz, None, gg, hh)
+                ref.gradient_hessian(yy, zz, None, gradient_out=gg, hessian_out=hh)
 
             def floor(floor_kernel=floor_kernel, zz=zz, yy=yy, gg=gg, hh=hh):
                 compiled.run_kernel(floor_kernel, zz, yy, gg, hh)

@@ -268,6 +268,7 @@ class Objective:
         y,
         raw,
         sample_weight=None,
+        *,
         gradient_out: np.ndarray | None = None,
         hessian_out: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -275,8 +276,9 @@ class Objective:
 
         Both have the shape and dtype of ``raw``; when ``gradient_out`` /
         ``hessian_out`` are given (same shape, float32 or float64, any memory
-        order) they are filled in place and returned.  They must not share memory
-        with each other; one that overlaps ``raw`` is allowed (the margins are then
+        order; keyword-only, so that an array meant for them is never taken for
+        ``sample_weight``) they are filled in place and returned.  They must not share
+        memory with each other; one that overlaps ``raw`` is allowed (the margins are then
         read from a copy).
         """
         if self.compiled_path:
@@ -336,7 +338,7 @@ class Objective:
             y = prepared.y
             return Objective.gradient_hessian(self, y, raw, None if w is None else
                                               (w[:, 0] if w.ndim == 2 and w.shape[1] == 1 else w),
-                                              gradient_out, hessian_out)
+                                              gradient_out=gradient_out, hessian_out=hessian_out)
         g, h, raw = _outputs(gradient_out, hessian_out, raw)
         alpha = float(getattr(self, "label_smoothing", 0.0))
         params = np.array(self.kernel_args() or (0.0,), dtype=np.float64)
