@@ -70,9 +70,15 @@ def _check_probability_rows(y, name: str = "y") -> None:
     lo, hi, dev = dask.compute(y.min(), y.max(), abs(y.sum(axis=1) - 1.0).max())
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(f"{name} contains NaN or inf")
+    _check_probability_range(lo, hi, dev, y.dtype, name)
+
+
+def _check_probability_range(lo, hi, dev, dtype, name: str = "y") -> None:
+    """Probability labels' reduced extremes ``lo``, ``hi`` and largest deviation of a row
+    sum from 1 (``dev``; 0 for binary labels) as the single-machine checks name them."""
     if lo < 0 or hi > 1:
         raise ValueError(f"{name} must hold probabilities in [0, 1]; got values in [{lo}, {hi}]")
-    tol = v.SUM_TOLERANCE.get(np.dtype(y.dtype), 1e-6)
+    tol = v.SUM_TOLERANCE.get(np.dtype(dtype), 1e-6)
     if dev > tol:
         raise ValueError(f"{name} rows must sum to 1 (tolerance {tol:g}); the largest deviation is "
                          f"{dev:.3g}")
@@ -152,13 +158,7 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
             raise ValueError(f"y holds {checks['fractional']} class indices that are not whole numbers "
                              f"(class indices are 0..K-1; soft labels are an (n, K) matrix)")
     else:
-        if checks["min"] < 0 or checks["max"] > 1:
-            raise ValueError(f"y must hold probabilities in [0, 1]; got values in "
-                             f"[{checks['min']}, {checks['max']}]")
-        tol = v.SUM_TOLERANCE.get(np.dtype(y.dtype), 1e-6)
-        if checks.get("sum_dev", 0.0) > tol:
-            raise ValueError(f"y rows must sum to 1 (tolerance {tol:g}); the largest deviation is "
-                             f"{checks['sum_dev']:.3g}")
+        _check_probability_range(checks["min"], checks["max"], checks.get("sum_dev", 0.0), y.dtype)
     if not total > 0:
         raise ValueError("cannot compute an intercept: the total weight is zero")
     if objective.is_multiclass:

@@ -82,8 +82,6 @@ def targets_from(df, obj, label=None, proba_columns=None, weight=None, classes=N
     """Labels (hard: classes and indices; soft: probability columns) and weights from a table."""
     if (label is None) == (proba_columns is None):
         raise InputError("give exactly one of --label COLUMN or --proba-columns C1,C2,...")
-    if len(df) == 0:
-        raise InputError("the table has no data rows")
     w = None
     if weight is not None:
         _missing(df, [weight], "weight")

@@ -29,24 +29,21 @@ C3, C4, C5, C6 = F32(1 / 6), F32(1 / 24), F32(1 / 120), F32(1 / 720)
 MIN32 = F32(-87.0)
 
 
-@intrinsic
-def _bits_to_f32(typingctx, x):
-    sig = types.float32(types.int32)
+def _bitcast(source, target):
+    """An intrinsic reinterpreting a ``source`` value's bits as ``target`` (same width)."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
+    @intrinsic
+    def cast(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(target))
 
-    return sig, codegen
+        return target(source), codegen
+
+    return cast
 
 
-@intrinsic
-def _f32_to_bits(typingctx, x):
-    sig = types.int32(types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int32))
-
-    return sig, codegen
+_bits_to_f32 = _bitcast(types.int32, types.float32)
+_f32_to_bits = _bitcast(types.float32, types.int32)
 
 
 @njit(inline="always", error_model="numpy")

@@ -538,10 +538,7 @@ def _focal_slope(u, gamma):
     """``f'(p)`` of ``f(p) = -(1 - p)^gamma log p`` at ``p = sigmoid(u)``, and its
     derivative in ``u``, ``f''(p) p (1 - p)``.  The logit ``u`` keeps ``p`` and ``1 - p``
     to full relative precision at both ends."""
-    e = np.exp(-np.abs(u))
-    p = np.where(u >= 0, 1.0, e) / (1.0 + e)
-    q = np.where(u >= 0, e, 1.0) / (1.0 + e)
-    lp = np.minimum(u, 0.0) - np.log1p(e)  # log p
+    p, q, lp, _ = _binary_focal_parts(u, gamma)
     qg1 = q ** (gamma - 1.0)
     slope = gamma * qg1 * lp - q * qg1 / p
     curvature = -gamma * (gamma - 1.0) * qg1 * p * lp + 2.0 * gamma * q * qg1 + q * q * qg1 / p
@@ -602,7 +599,7 @@ def _focal_constant_log_p(a, gamma):
 
     def excess(s):  # 1 - sum_k p_k (increasing in s) and its derivative
         v, target = logits(float(s))
-        p = 1.0 / (1.0 + np.exp(-v))
+        p = sigmoid(v)
         _, curvature = _focal_slope(v, gamma)
         # d p_k / d s = p_k (1 - p_k) d v_k / d s, with d v_k / d s = target_k / curvature_k
         return 1.0 - p.sum(), -(p * (1.0 - p) * target / curvature).sum()
@@ -610,7 +607,7 @@ def _focal_constant_log_p(a, gamma):
     s0 = np.log(-(a * _focal_slope(np.log(a), gamma)[0]).mean())
     s = _increasing_root(excess, -r, r, s0)
     v, _ = logits(float(s))
-    return np.minimum(v, 0.0) - np.log1p(np.exp(-np.abs(v)))
+    return -softplus(-v)
 
 
 def focal_init_raw(a, big_w, gamma):
