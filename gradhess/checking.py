@@ -45,10 +45,13 @@ def relative_error(actual, expected, row_scale, tau: float) -> float:
     ``row_scale`` is the natural size of a row's values (its mean weight); the
     floor ``tau * row_scale`` keeps entries that are zero up to rounding from
     dividing by zero.  ``tiny`` of the dtype is added for rows of weight zero.  A NaN or
-    infinite entry on either side makes the error infinite (a failure, never skipped).
+    infinite entry on either side makes the error infinite (a failure, never skipped);
+    arrays of different shapes raise ``ValueError``.
     """
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:  # never compare by broadcasting
+        raise ValueError(f"actual has shape {a.shape}, expected {e.shape}")
     scale = np.asarray(row_scale, dtype=np.float64)
     if a.ndim == 2 and scale.ndim == 1:
         scale = scale[:, None]

@@ -33,8 +33,10 @@ def _binary_log_score(y, q, w):
     return -w * (jnp.where(y != 0, y * jnp.log(q), 0.0) + jnp.where(y != 1, (1 - y) * jnp.log1p(-q), 0.0))
 
 
-def _focal_score(y, q, w, gamma):
-    return -jnp.sum(jnp.where(y * w != 0, w * y * (1 - q) ** gamma * jnp.log(q), 0.0))
+def _focal_score(y, q, w, gamma, comp=None):
+    """``comp``: ``1 - q`` where the caller has it more accurately than ``1 - q`` rounds."""
+    comp = 1 - q if comp is None else comp
+    return -jnp.sum(jnp.where(y * w != 0, w * y * comp ** gamma * jnp.log(q), 0.0))
 
 
 def _binary_focal_score(y, q, w, gamma):
@@ -113,10 +115,21 @@ def _softmax_oracle(name, z, y, w, gamma):
         hess = jnp.diag(jax.hessian(loss_fn)(z, y, w))
         p = jax.nn.softmax(z)
         jac = jax.jacobian(jax.nn.softmax)(z)
-        d = jax.hessian(lambda q: score(jax.lax.stop_gradient(p), q, w))(p)
-        # A probability that underflowed to 0 contributes 0 (its Jacobian row is 0);
-        # mask it so that an infinite curvature 1/p does not turn that 0 into NaN.
-        pos = p > 0
+        # The score's curvature at q = p, differentiated in the step dq from p: 1 - q is then
+        # (1 - p) - dq with 1 - p from the log-complement, exact where p rounds to 1 (the
+        # focal score's (1 - q)^gamma has a curvature that 1 - q = 0 makes 0 * inf for
+        # gamma < 2).
+        c = jnp.exp(_log_complement(z))
+        if name == "focal":
+            d = jax.hessian(lambda dq: score(jax.lax.stop_gradient(p), p + dq, w,
+                                             comp=c - dq))(jnp.zeros_like(p))
+        else:
+            d = jax.hessian(lambda q: score(jax.lax.stop_gradient(p), q, w))(p)
+        # A probability that underflowed to 0 contributes 0 (its Jacobian row is 0), and so
+        # does one whose complement underflowed to 0 (its Jacobian entries are the other
+        # classes' probabilities, 0 then); mask both so that an infinite curvature does not
+        # turn that 0 into NaN.
+        pos = (p > 0) & (c > 0)
         d = jnp.where(pos[:, None] & pos[None, :], d, 0.0)
         gn = jac.T @ d @ jac
         return loss, grad, hess, gn

@@ -32,15 +32,15 @@ HESSIAN_CASES = [(c, s) for c in CASES for s in hessians.STRATEGIES]
 
 
 @functools.lru_cache(maxsize=None)
-def fd_reference(case, strategy):
+def fd_reference(case, strategy, params=()):
     name, labels, weights, k, dtype = case
     y, z, w = problem(name, labels, weights, k, dtype)
     z64, w64 = as64(z), as64(w)
     y64 = y if np.asarray(y).dtype.kind in "iu" else as64(y)
-    cheap = gradhess.get(name)  # the default strategy is O(K) per row
+    cheap = gradhess.get(name, **dict(params))  # the default strategy is O(K) per row
     if strategy == "gradient":
         return checking.fd_gradient(cheap, y64, z64, w64)
-    obj = gradhess.get(name, hessian=strategy)
+    obj = gradhess.get(name, hessian=strategy, **dict(params))
     return checking.expected_hessian(obj, strategy, y64, z64, w64, gradient_obj=cheap)
 
 
@@ -63,3 +63,25 @@ def test_hessian(case, strategy):
     err = checking.relative_error(h, fd_reference(case, strategy), row_scale(w, z.shape[0]),
                                   checking.FD_ROW_FLOOR)
     assert err <= checking.FD_TOLERANCE
+
+
+# The focusing parameter away from its default (see test_oracle.test_focal_gamma_against_jax).
+FOCAL_CASES = [c for c in CASES if "focal" in c[0] and c[3] in (None, 3, 10)]
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 3.0])
+@pytest.mark.parametrize("case", FOCAL_CASES, ids=case_id)
+def test_focal_gamma(case, gamma):
+    name, labels, weights, k, dtype = case
+    y, z, w = problem(name, labels, weights, k, dtype)
+    params = (("gamma", gamma),)
+    scale = row_scale(w, z.shape[0])
+    g, _ = gradhess.get(name, gamma=gamma).gradient_hessian(y, z, w)
+    err = checking.relative_error(g, fd_reference(case, "gradient", params), scale,
+                                  checking.FD_ROW_FLOOR)
+    assert err <= checking.FD_TOLERANCE
+    for strategy in hessians.STRATEGIES:
+        _, h = gradhess.get(name, hessian=strategy, gamma=gamma).gradient_hessian(y, z, w)
+        err = checking.relative_error(h, fd_reference(case, strategy, params), scale,
+                                      checking.FD_ROW_FLOOR)
+        assert err <= checking.FD_TOLERANCE, strategy
