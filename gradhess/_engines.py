@@ -226,8 +226,8 @@ def targets(objective: Objective, y, sample_weight=None, n_classes: int | None =
     ``n_classes`` must agree with the matrix.
 
     ``copy=False`` (for targets used only while one call trains): contiguous labels and
-    weights already in the held dtype (int64 indices, float64 label matrices, binary
-    labels and weights) are kept as they are instead of copied.
+    weights already in the held dtype (int64 indices, float32 or float64 label matrices,
+    float64 binary labels and weights) are kept as they are instead of copied.
     """
     arr = v.as_numeric("y", y)
     if not copy:
@@ -250,9 +250,11 @@ def targets(objective: Objective, y, sample_weight=None, n_classes: int | None =
                 f"the class counts of labels and engine parameters differ"
             )
         n = arr.shape[0]
-        y_out = v.check_softmax_labels(arr, n, k, compact=not copy)
-        if y_out.dtype != np.float64:
-            y_out = y_out.astype(np.float64)
+        # float32 matrices stay float32 (checked to float32's tolerance, as again wherever
+        # they are read); the kernels get a float64 copy when the objective prepares them
+        y_out = v.check_softmax_labels(arr, n, k, compact=True)
+        if copy and y_out is arr:
+            y_out = y_out.copy()
     elif arr.ndim == 1:
         if arr.size == 0:
             raise ValueError("y is empty")

@@ -7,23 +7,36 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 
 @contextlib.contextmanager
 def atomic_path(path, suffix: str = ""):
-    """Yield a temporary path in ``path``'s folder; on success it replaces ``path``."""
+    """Yield a temporary path in ``path``'s folder; on success it replaces ``path``, with
+    the permissions a plain write would give it (``path``'s own if it exists, else those the
+    umask allows: ``mkstemp`` creates files readable by their owner only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_bytes(path, data: bytes) -> None:

@@ -16,7 +16,9 @@ CatBoost has no distributed Python objective.
 
 from __future__ import annotations
 
+import copy
 import json
+import warnings
 
 import numpy as np
 
@@ -188,7 +190,12 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
             _known_rows(a)
         _check_rows(*parts, "" if i == 0 else f"eval_set[{i - 1}] ")
     c, k = intercept(obj, y, sample_weight, n_classes)
-    soft = k is not None and _as_dask_array(da, y, "y").ndim == 2
+    for i, (_, yv, wv) in enumerate(e.as_eval_list(eval_set)):
+        with e.naming_eval_set(i):  # checked here, not on a worker (an assertion there)
+            intercept(obj, yv, wv, k)
+    # a label matrix anywhere makes every set's labels matrices (class indices one-hot)
+    soft = k is not None and any(_as_dask_array(da, yp, "y").ndim == 2
+                                 for yp in [y] + [yv for _, yv, _ in e.as_eval_list(eval_set)])
     # the objective's labels as XGBoost carries them: class indices (num_class) or the
     # label matrix (num_target); label smoothing happens in the objective, on each worker
     layout = e.Targets(np.zeros((1, k)) if soft else np.zeros(1, dtype=np.int64), k, None)
@@ -205,6 +212,9 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
         wa = _as_dask_array(da, wp, "sample_weight")
         if wa is not None:
             wa = wa.rechunk({0: Xa.chunks[0]})
+        if soft and ya.ndim == 1:
+            ya = ya.map_blocks(lambda b: np.eye(k)[b.astype(np.int64)], new_axis=1,
+                               chunks=(ya.chunks[0], (k,)), dtype=np.float64)
         label = ya.astype(np.float64) if soft else ya
         if quantile is None:
             return xd.DaskDMatrix(client, Xa, label=label, weight=wa)
@@ -277,25 +287,34 @@ class DaskBoostingClassifier(_classifier_base()):
 
     def fit(self, X, y, sample_weight=None, eval_set=None):
         """Fit on dask collections; see :meth:`gradhess.BoostingClassifier.fit`."""
+        return super().fit(X, y, sample_weight, eval_set)
+
+    def _fit(self, X, y, sample_weight, eval_set):
         from .sklearn import _engine_params, _rounds
 
         da, _ = _modules()
         self._check_engine()
         client = self._client()
         obj = e.resolve(self.objective)
+        if obj is self.objective:  # objective_ must not change with set_params(objective__...)
+            obj = copy.deepcopy(obj)
         X = _as_dask_array(da, X, "X")
         y = _as_dask_array(da, y, "y")
         _check_rows(X, y, None, "")
         labels = self._encode_dask(da, y, fitting=True)
         if len(self.classes_) < 2:
             raise ValueError(f"y has {len(self.classes_)} class; a classifier needs at least 2")
-        evals = [(_as_dask_array(da, Xv, "X"), self._encode_dask(da, _as_dask_array(da, yv, "y"), False), wv)
-                 for Xv, yv, wv in e.as_eval_list(eval_set)]
+        evals = []
+        for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set)):
+            with e.naming_eval_set(i):
+                evals.append((_as_dask_array(da, Xv, "X"),
+                              self._encode_dask(da, _as_dask_array(da, yv, "y"), False), wv))
         if self.early_stopping_rounds and not evals:
             raise ValueError("early_stopping_rounds needs an eval_set in fit()")
         if not obj.is_multiclass:
             if len(self.classes_) != 2:
-                raise ValueError(f"{obj.name} is a binary objective but y has {len(self.classes_)} classes")
+                raise ValueError(f"Only binary classification is supported by {obj.name}, a "
+                                 f"binary objective, but y has {len(self.classes_)} classes")
             for i, yy in enumerate([labels] + [yv for _, yv, _ in evals]):
                 if yy.ndim == 2:  # its second column is the label: the rows must be probabilities
                     if yy.shape[1] != 2:
@@ -317,6 +336,12 @@ class DaskBoostingClassifier(_classifier_base()):
         return self
 
     def _encode_dask(self, da, y, fitting):
+        if y.ndim == 2 and y.shape[1] == 1:
+            from sklearn.exceptions import DataConversionWarning
+
+            warnings.warn("A column-vector y was passed when a 1d array was expected; it was "
+                          "raveled to shape (n_samples,)", DataConversionWarning, stacklevel=3)
+            y = y[:, 0]
         if y.ndim == 2:
             if fitting:
                 self.classes_ = np.arange(y.shape[1])

@@ -9,6 +9,7 @@ leaves no partial output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -68,6 +69,15 @@ def _missing(df, columns, what):
                          f"{', ...' if len(df.columns) > 12 else ''})")
 
 
+@contextlib.contextmanager
+def naming_table(path, role: str = ""):
+    """An :class:`InputError` raised while a table's columns are read names the table."""
+    try:
+        yield
+    except InputError as exc:
+        raise InputError(f"{path}{role}: {exc}") from None
+
+
 def features(df, columns) -> np.ndarray:
     """The feature matrix; every feature column must be numeric (or boolean)."""
     _missing(df, columns, "feature")
@@ -124,7 +134,9 @@ def targets_from(df, obj, label=None, proba_columns=None, weight=None, classes=N
     if bad:
         raise InputError(f"non-numeric probability column(s): {', '.join(map(str, bad))} "
                          f"(dtype {df[bad[0]].dtype})")
-    y = df[list(proba_columns)].to_numpy(dtype=np.float64)
+    # float32 columns stay float32: their rows are checked to float32's tolerance
+    single = all(df[c].dtype == np.float32 for c in proba_columns)
+    y = df[list(proba_columns)].to_numpy(dtype=np.float32 if single else np.float64)
     if not obj.is_multiclass and len(proba_columns) != 2:
         raise InputError(f"{obj.name} is a binary objective: give two probability columns "
                          f"(negative, positive)")
@@ -205,18 +217,21 @@ def fit(data, *, objective: str, engine: str, out, label=None, proba_columns=Non
     e.require(engine, engine)
     obj = get(objective) if hessian is None else get(objective, hessian=hessian)
     df = read_table(data)
-    y, w, classes = targets_from(df, obj, label, proba_columns, weight)
+    with naming_table(data):
+        y, w, classes = targets_from(df, obj, label, proba_columns, weight)
     used = {label, weight, *(proba_columns or [])} - {None}
     feature_names = [c for c in df.columns if c not in used]
     if not feature_names:
         raise InputError(f"{data} has no feature columns besides the label/weight columns")
-    X = features(df, feature_names)
+    with naming_table(data):
+        X = features(df, feature_names)
     eval_set = None
     if valid is not None:
         dv = read_table(valid)
-        yv, wv, _ = targets_from(dv, obj, label, proba_columns, weight,
-                                 classes=np.asarray(classes) if label is not None else None)
-        eval_set = [(features(dv, feature_names), yv, wv)]
+        with naming_table(valid, " (--valid)"):
+            yv, wv, _ = targets_from(dv, obj, label, proba_columns, weight,
+                                     classes=np.asarray(classes) if label is not None else None)
+            eval_set = [(features(dv, feature_names), yv, wv)]
     elif early_stopping:
         raise InputError("--early-stopping needs --valid DATA")
     n_classes = len(classes) if obj.is_multiclass else None
@@ -286,7 +301,8 @@ def predict(model_dir, data, out) -> Path:
     pd = _pandas()
     model, meta = load(model_dir)
     df = read_table(data)
-    X = features(df, meta["features"])
+    with naming_table(data):
+        X = features(df, meta["features"])
     obj, k = e.from_metadata(meta, "the model")
     adapter = __import__(f"gradhess.{meta['engine']}", fromlist=["predict_raw"])
     proba = e.proba_from_raw(obj, adapter.predict_raw(model, X), k)

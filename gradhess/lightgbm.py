@@ -26,6 +26,7 @@ A subset of a Dataset from :func:`dataset` (``Dataset.subset``, as
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -239,15 +240,32 @@ def _shift_linear_constants(model: str, c: np.ndarray) -> str:
     return "\n".join(line for line in lines if line is not None)
 
 
+class _EarlyStoppingOnLast:
+    """LightGBM's early-stopping callback shown the results of one validation set only
+    (on its own it stops when any set stops improving)."""
+
+    def __init__(self, callback, dataset_name: str):
+        self.callback = callback
+        self.dataset_name = dataset_name
+        self.order = callback.order
+        self.before_iteration = callback.before_iteration
+
+    def __call__(self, env):
+        results = [r for r in env.evaluation_result_list or () if r[0] == self.dataset_name]
+        # a dataclass in recent LightGBM releases, a namedtuple in earlier ones
+        replace = getattr(env, "_replace", None) or functools.partial(dataclasses.replace, env)
+        self.callback(replace(evaluation_result_list=results))
+
+
 def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
           num_boost_round: int = 100, eval_set=None, early_stopping_rounds: int | None = None,
           callbacks=None, evals_result: dict | None = None, n_classes=None):
     """Train a LightGBM booster on a gradhess objective.
 
-    Same arguments as :func:`gradhess.xgboost.train`, except that LightGBM's early stopping
-    stops when *any* eval set stops improving (XGBoost's follows the last one), and that
-    ``params`` may name no built-in ``metric`` (LightGBM computes them on raw scores for a
-    custom objective).  During
+    Same arguments as :func:`gradhess.xgboost.train`, except that ``params`` may name no
+    built-in ``metric`` (LightGBM computes them on raw scores for a custom objective).
+    Early stopping follows the last eval set, as XGBoost's does (LightGBM's own callback
+    stops when *any* eval set stops improving).  During
     training the intercept is added to LightGBM's scores by the objective and metric
     callables (softmax objectives; binary ones use LightGBM's ``init_score``, one number a
     row), not held as an ``(n, K)`` ``init_score``; it is then added to the first
@@ -278,7 +296,9 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     if early_stopping_rounds:
         if not valid_sets:
             raise ValueError("early_stopping_rounds needs an eval_set")
-        callbacks.append(lgb.early_stopping(early_stopping_rounds, verbose=False))
+        callbacks.append(_EarlyStoppingOnLast(lgb.early_stopping(early_stopping_rounds,
+                                                                 verbose=False),
+                                              valid_names[-1]))
     if evals_result is not None:
         callbacks.append(lgb.record_evaluation(evals_result))
     booster = lgb.train(engine_params, dtrain, num_boost_round=num_boost_round,

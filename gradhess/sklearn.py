@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -171,6 +172,12 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # every engine treats NaN as a missing value
+        try:
+            binary = not e.resolve(self.objective).is_multiclass
+        except (TypeError, ValueError):  # an unknown objective: fit names it
+            binary = False
+        if binary:
+            tags.classifier_tags.multi_class = False
         return tags
 
     # ------------------------------------------------------------------ labels
@@ -178,12 +185,16 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
         """Class labels -> indices (keeping ``classes_``), or a checked probability matrix."""
         arr = np.asarray(y)
         if arr.ndim == 2 and arr.shape[1] > 1:
+            if arr.dtype.kind not in "biuf":
+                raise ValueError(f"a 2-D y is read as an (n_samples, n_classes) probability "
+                                 f"matrix; got one of dtype {arr.dtype} and shape {arr.shape}")
             if fitting:
                 self.classes_ = np.arange(arr.shape[1])
             elif arr.shape[1] != len(self.classes_):
                 raise ValueError(f"y has {arr.shape[1]} columns but the model has "
                                  f"{len(self.classes_)} classes")
-            return arr.astype(np.float64)
+            # float32 matrices stay float32: their rows are checked to float32's tolerance
+            return arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float64)
         if arr.ndim == 2 and arr.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected; it was "
                           "raveled to shape (n_samples,)",
@@ -205,22 +216,40 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
         if obj.is_multiclass:
             return encoded
         if len(self.classes_) != 2:
-            raise ValueError(f"{obj.name} is a binary objective but y has {len(self.classes_)} classes")
+            raise ValueError(f"Only binary classification is supported by {obj.name}, a binary "
+                             f"objective, but y has {len(self.classes_)} classes")
         if encoded.ndim == 2:  # a probability matrix: checked as a whole, then P(second class)
             check_probabilities("y", encoded, rows_sum_to_one=True)
             return encoded[:, 1]
         return encoded.astype(np.float64)
 
     # --------------------------------------------------------------------- fit
+    #: What :meth:`fit` sets; a fit that raises leaves them as they were.
+    _FITTED = ("classes_", "booster_", "objective_", "engine_", "n_features_in_",
+               "feature_names_in_")
+
     def fit(self, X, y, sample_weight=None, eval_set=None):
         """Fit on class labels of any type, or on an ``(n, K)`` probability matrix.
 
         ``sample_weight``: ``(n,)`` or ``(n, K)`` (XGBoost and LightGBM).
         ``eval_set``: a list of ``(X, y)`` or ``(X, y, sample_weight)``, for
-        early stopping on the objective's loss.
+        early stopping on the objective's loss.  A fit that raises leaves the
+        estimator as it was (fitted or not).
         """
+        before = {a: self.__dict__[a] for a in self._FITTED if a in self.__dict__}
+        try:
+            return self._fit(X, y, sample_weight, eval_set)
+        except BaseException:
+            for a in self._FITTED:
+                self.__dict__.pop(a, None)
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, X, y, sample_weight, eval_set):
         adapter = _adapter(self.engine)
         obj = e.resolve(self.objective)
+        if obj is self.objective:  # objective_ must not change with set_params(objective__...)
+            obj = copy.deepcopy(obj)
         X, y = validate_data(self, X, y, multi_output=True, ensure_all_finite="allow-nan",
                              y_numeric=False)
         params = _engine_params(self.engine, self.n_estimators, self.learning_rate,
@@ -231,9 +260,10 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y has {len(self.classes_)} class; a classifier needs at least 2")
         labels = self._labels_for(obj, encoded)
         evals = []
-        for Xv, yv, wv in e.as_eval_list(eval_set):
-            Xv = validate_data(self, Xv, reset=False, ensure_all_finite="allow-nan")
-            evals.append((Xv, self._labels_for(obj, self._encode(yv, fitting=False)), wv))
+        for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set)):
+            with e.naming_eval_set(i):
+                Xv = validate_data(self, Xv, reset=False, ensure_all_finite="allow-nan")
+                evals.append((Xv, self._labels_for(obj, self._encode(yv, fitting=False)), wv))
         if self.early_stopping_rounds and not evals:
             raise ValueError("early_stopping_rounds needs an eval_set in fit()")
         n_classes = len(self.classes_) if obj.is_multiclass else None
@@ -250,7 +280,13 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities, ``(n, K)`` in the order of ``classes_``."""
         check_is_fitted(self, "booster_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
-        proba = _adapter(self.engine_).predict_proba(self.booster_, X)  # the engine it was fit with
+        adapter = _adapter(self.engine_)  # the engine it was fit with
+        if self.engine_ == "lightgbm":
+            # a LightGBM booster's gradhess metadata is a Python attribute, which
+            # copy.deepcopy of the booster drops (it rebuilds it from the model text)
+            proba = adapter.predict_proba(self.booster_, X, objective=self.objective_)
+        else:
+            proba = adapter.predict_proba(self.booster_, X)
         if proba.ndim == 1:
             proba = np.column_stack([1.0 - proba, proba])
         return proba

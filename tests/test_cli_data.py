@@ -144,7 +144,8 @@ def test_missing_columns(tables, tmp_path):
     d, _ = tables
     out = tmp_path / "never"
     one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost", "--label",
-                       "species", "--out", out), "gradhess fit:", "label column(s) not found: species")
+                       "species", "--out", out), "gradhess fit:",
+                   f"{d / 'train.csv'}: label column(s) not found: species")
     one_line_error(run("fit", d / "soft.csv", "--objective", "brier", "--engine", "xgboost",
                        "--proba-columns", "p0,p1,p9", "--out", out), "probability column(s) not found: p9")
     one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost", "--label",
@@ -152,10 +153,17 @@ def test_missing_columns(tables, tmp_path):
     assert not out.exists()
     run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost", "--label", "animal",
         "--rounds", 2, "--out", tmp_path / "m")
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("model.json", "metadata.json"):  # as a plain write would create them
+        assert os.stat(tmp_path / "m" / name).st_mode & 0o777 == 0o666 & ~umask, name
     pd.read_csv(d / "valid.csv").drop(columns=["f3"]).to_csv(tmp_path / "no_f3.csv", index=False)
     one_line_error(run("predict", tmp_path / "m", tmp_path / "no_f3.csv", "--out", tmp_path / "p.csv"),
-                   "gradhess predict:", "feature column(s) not found: f3")
+                   "gradhess predict:", f"{tmp_path / 'no_f3.csv'}: feature column(s) not found: f3")
     assert not (tmp_path / "p.csv").exists()
+    one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost", "--label",
+                       "animal", "--valid", tmp_path / "no_f3.csv", "--out", out),
+                   f"{tmp_path / 'no_f3.csv'} (--valid): feature column(s) not found: f3")
 
 
 def test_non_numeric_features(tables, tmp_path):
@@ -172,6 +180,15 @@ def test_probability_columns_must_sum_to_one(tables, tmp_path):
                        "--proba-columns", "p0,p1,p2", "--out", tmp_path / "m"),
                    "probability columns p0,p1,p2 rows must sum to 1 (tolerance 1e-06); row 7 sums to")
     assert not (tmp_path / "m").exists()
+    # float32 columns are checked to float32's tolerance (1e-4), through training too
+    soft = pd.read_parquet(d / "soft.parquet")
+    rounded = soft[["p0", "p1", "p2"]].round(5)
+    rounded["p0"] += 2e-5  # rows now sum to 1 + 2e-5
+    soft[["p0", "p1", "p2"]] = rounded.astype(np.float32)
+    soft.to_parquet(tmp_path / "f32.parquet")
+    res = run("fit", tmp_path / "f32.parquet", "--objective", "cross_entropy", "--engine", "xgboost",
+              "--proba-columns", "p0,p1,p2", "--rounds", 2, "--out", tmp_path / "m32")
+    assert res.returncode == 0, res.stderr
 
 
 def test_bad_label_weight_and_empty_tables(tables, tmp_path):

@@ -105,6 +105,28 @@ def test_early_stopping(client, data):
     assert int(booster.attr("best_iteration")) < 299
 
 
+def test_class_indices_beside_a_label_matrix(client, data):
+    """Training labels as class indices and an eval set's as a probability matrix (or the
+    other way round) train, as on one machine; an eval matrix of other K is named."""
+    X, y, w, soft = data
+    obj = gradhess.get("cross_entropy")
+    for train_y, eval_y in ((y, soft), (soft, y)):
+        booster = gd.train(client, obj, dask_of(X), dask_of(train_y), params=PARAMS,
+                           num_boost_round=4, eval_set=[(dask_of(X), dask_of(eval_y))])
+        raw = gd.predict_raw(client, booster, dask_of(X)).compute()
+        reported = booster.gradhess_history["valid_0"]["cross_entropy"][-1]
+        assert reported == pytest.approx(_engines.mean_loss(obj, eval_y, raw, None), abs=5e-7)
+        single = gx.train(obj, X, train_y, params=PARAMS, num_boost_round=4)
+        np.testing.assert_allclose(raw, gx.predict_raw(single, X), atol=1e-5)
+    with pytest.raises(ValueError, match=r"^eval_set\[0\] the label matrix has K = 2 columns but "
+                                         r"n_classes = 3"):
+        gd.train(client, obj, dask_of(X), dask_of(y), eval_set=[(dask_of(X), dask_of(soft[:, :2]))])
+    clf = gd.DaskBoostingClassifier(n_estimators=2, max_depth=2)
+    with pytest.warns(UserWarning, match="column-vector y"):
+        clf.fit(dask_of(X), dask_of(y[:, None]), eval_set=[(dask_of(X), dask_of(soft))])
+    assert list(clf.classes_) == [0, 1, 2]
+
+
 def test_dask_classifier(client, data):
     X, y, w, soft = data
     labels = np.array(["low", "mid", "high"])[y]

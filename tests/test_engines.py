@@ -259,6 +259,24 @@ def test_eval_metric_and_early_stopping(data, engine):
     assert history[best] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("engine", ["xgboost", "lightgbm", "catboost"])
+def test_early_stopping_follows_the_last_eval_set(data, engine):
+    """Stopping as if the last eval set were the only one (LightGBM's own callback stops
+    when any set stalls): here a first set of shuffled labels stalls at once."""
+    X, y, w = data
+    ad = ADAPTERS[engine]
+    noisy = np.random.default_rng(0).permutation(y[800:])
+
+    def best(eval_set):
+        model = ad.train("cross_entropy", X[:800], y[:800], params=PARAMS[engine],
+                         num_boost_round=100, eval_set=eval_set, early_stopping_rounds=3)
+        return model.get_best_iteration() if engine == "catboost" else model.best_iteration
+
+    last_only = best([(X[800:], y[800:])])
+    assert best([(X[800:], noisy), (X[800:], y[800:])]) == last_only
+    assert best([(X[800:], noisy)]) < last_only  # the first set alone stops sooner
+
+
 def test_catboost_eval_metric(data):
     X, y, w = data
     model = gc.train("cross_entropy", X[:800], y[:800], params=PARAMS["catboost"], num_boost_round=30,
@@ -369,7 +387,12 @@ def test_targets_without_copy_keep_arrays_of_the_held_dtype():
     assert t.y is yb and t.sample_weight is w
     fortran = np.asfortranarray(soft)
     assert _engines.targets(ce, fortran, copy=False).y is fortran
-    for given in (soft.astype(np.float32), np.repeat(soft, 2, axis=0)[::2], idx.astype(np.int32)):
+    # float32 label matrices are held as they are (checked to float32's tolerance wherever read)
+    single = soft.astype(np.float32)
+    assert _engines.targets(ce, single, copy=False).y is single
+    copied = _engines.targets(ce, single).y
+    assert copied.dtype == np.float32 and not np.shares_memory(copied, single)
+    for given in (np.repeat(soft, 2, axis=0)[::2], idx.astype(np.int32)):
         t = _engines.targets(ce, given, copy=False)
         assert not np.shares_memory(t.y, given)
         assert t.y.dtype == (np.float64 if given.ndim == 2 else np.int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import warnings
 
@@ -77,7 +78,7 @@ def test_binary_objective(engine):
     p = clf.predict_proba(X)
     assert p.shape == (400, 2) and list(clf.classes_) == ["no", "yes"]
     assert clf.score(X, labels) > 0.85
-    with pytest.raises(ValueError, match="binary_brier is a binary objective but y has 3 classes"):
+    with pytest.raises(ValueError, match="Only binary classification is supported by binary_brier, a binary objective, but y has 3 classes"):
         BoostingClassifier("binary_brier", engine=engine).fit(X, np.arange(400) % 3)
     # a two-column probability matrix is checked as a whole before P(second class) is used
     soft = np.column_stack([1 - (y == 1) * 0.8, (y == 1) * 0.8])
@@ -109,6 +110,8 @@ def test_clone_pickle_pipeline_cv_grid(iris, engine):
     fitted = clf.fit(X, y)
     again = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_allclose(again.predict_proba(X), fitted.predict_proba(X))
+    # LightGBM's Booster.__deepcopy__ rebuilds it from the model text
+    np.testing.assert_allclose(copy.deepcopy(fitted).predict_proba(X), fitted.predict_proba(X))
     pipe = make_pipeline(StandardScaler(), clone(clf))
     assert cross_val_score(pipe, X, y, cv=3).mean() > 0.85
     grid = GridSearchCV(clone(clf), {"max_depth": [1, 2], "objective": ["cross_entropy", "brier"]},
@@ -132,7 +135,11 @@ def test_objective_instance_and_engine_params(iris):
     obj = gradhess.Brier(hessian="majorizer")
     clf = BoostingClassifier(obj, engine="lightgbm", n_estimators=5,
                              engine_params={"min_data_in_leaf": 5}).fit(X, y)
-    assert clf.objective_ is obj and clf.booster_.params["min_data_in_leaf"] == 5
+    assert clf.booster_.params["min_data_in_leaf"] == 5
+    # objective_ is the objective as fitted: a later set_params(objective__...) leaves it
+    assert clf.objective_ == obj and clf.objective_ is not obj
+    clf.set_params(objective__hessian="exact")
+    assert clf.objective_.hessian == "majorizer"
 
 
 @pytest.mark.parametrize("engine, given", [
@@ -198,8 +205,57 @@ def test_bad_parameters(iris):
     with pytest.raises(ValueError, match="n_estimators must be >= 1"):
         BoostingClassifier(n_estimators=0).fit(X, y)
     clf = BoostingClassifier(n_estimators=3).fit(X, y)
-    with pytest.raises(ValueError, match="y has labels not seen in fit"):
-        clf.fit(X, y, eval_set=[(X, np.full(len(y), "rose"))])
+    with pytest.raises(ValueError, match=r"eval_set\[1\] y has labels not seen in fit"):
+        clf.fit(X, y, eval_set=[(X, y), (X, np.full(len(y), "rose"))])
+    with pytest.raises(ValueError, match=r"eval_set\[0\] X has 2 features, but BoostingClassifier "
+                                         r"is expecting 4"):
+        clf.fit(X, y, eval_set=[(X[:, :2], y)])
+    with pytest.raises(ValueError, match=r"a 2-D y is read as an \(n_samples, n_classes\) "
+                                         r"probability matrix; got one of dtype <U10"):
+        clf.fit(X, np.column_stack([y, y]))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_failed_fit_leaves_the_estimator_as_it_was(iris, engine):
+    X, y = iris
+    clf = BoostingClassifier(engine=engine, n_estimators=3, max_depth=2).fit(X, y)
+    before = clf.predict_proba(X), clf.predict(X), clf.booster_
+    codes = np.unique(y, return_inverse=True)[1]
+    # new classes, fewer features, then a bad weight: nothing of the failed fit remains
+    with pytest.raises(ValueError, match="sample_weight must be non-negative"):
+        clf.fit(X[:, :2], codes, sample_weight=-np.ones(len(y)))
+    assert clf.booster_ is before[2] and clf.n_features_in_ == 4
+    np.testing.assert_array_equal(clf.predict_proba(X), before[0])
+    np.testing.assert_array_equal(clf.predict(X), before[1])
+    fresh = BoostingClassifier(engine=engine, n_estimators=3)
+    with pytest.raises(ValueError, match="sample_weight must be non-negative"):
+        fresh.fit(X, y, sample_weight=-np.ones(len(y)))
+    assert not hasattr(fresh, "classes_") and not hasattr(fresh, "n_features_in_")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_float32_probability_matrix_to_float32_tolerance(engine):
+    """float32 label rows are checked to float32's tolerance (1e-4) wherever they are read."""
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(3), 120).round(5).astype(np.float32)  # rows off by up to ~1e-5
+    assert np.abs(p.sum(axis=1, dtype=np.float64) - 1).max() > 1e-6
+    X = rng.normal(size=(120, 3))
+    clf = BoostingClassifier(engine=engine, n_estimators=2).fit(X, p, eval_set=[(X, p)])
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"rows must sum to 1 \(tolerance 1e-06\)"):
+        clone(clf).fit(X, p.astype(np.float64))
+
+
+def test_binary_objective_tells_scikit_learn_it_is_binary():
+    """check_estimator gives a binary objective two-class problems only (its tags)."""
+    assert BoostingClassifier("binary_brier").__sklearn_tags__().classifier_tags.multi_class is False
+    assert BoostingClassifier("brier").__sklearn_tags__().classifier_tags.multi_class is True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(BoostingClassifier("binary_brier", n_estimators=3, max_depth=2),
+                                  expected_failed_checks=NOT_APPLICABLE, on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert failed == []
 
 
 def test_objective_instance_clones_and_tunes(iris):
