@@ -2,7 +2,8 @@
 hard labels, gradient and exact Hessian, by one minimal blocked class-major kernel (blocks
 of 128 rows; no weights, label smoothing, offset or non-finite check) compiled with float64
 and with float32 scratch and arithmetic (a float32 polynomial exp), side by side with
-gradhess's own kernel on the same float32 margins (medians of alternating repeats).
+gradhess's own kernel on the same float32 margins and with the bench's copy floor (a
+compiled copy of the same bytes, ``gradhess.bench``; medians of alternating repeats).
 Errors are relative to the float64 reference (floor 1e-3).  numba's threads for the
 minimal kernels: NUMBA_NUM_THREADS; gradhess's: GRADHESS_NUM_THREADS.
 
@@ -15,6 +16,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from gradhess.bench import _copy_floor
 from gradhess.kernels import compiled as C
 
 B = 128
@@ -147,8 +149,10 @@ def main():
         eg = np.max(np.abs(a - ref_g) / (np.abs(ref_g) + 1e-3))
         eh = np.max(np.abs(b - ref_h) / (np.abs(ref_h) + 1e-3))
         print(f"{name}: max rel error g {eg:.1e} h {eh:.1e}")
+    floor_rows, _ = _copy_floor()
+    gf, hf = np.empty_like(z), np.empty_like(z)
     fns = {"f64 block": lambda: k64(z, y, g64, h64), "f32 block": lambda: k32(z, y, g32, h32),
-           "gradhess": ours}
+           "gradhess": ours, "floor": lambda: C.run_kernel(floor_rows, z, y, gf, hf)}
     times = {key: [] for key in fns}
     keys = list(fns)
     for rep in range(reps):
@@ -158,7 +162,8 @@ def main():
             times[key].append(time.perf_counter() - t)
     med = {key: np.median(v) for key, v in times.items()}
     for key in keys:
-        print(f"{key}: {med[key] * 1e3:.1f} ms ({med[key] / med['f64 block']:.2f}x the f64 block)")
+        print(f"{key}: {med[key] * 1e3:.2f} ms ({med[key] / med['f64 block']:.2f}x the f64 block, "
+              f"{med[key] / med['floor']:.2f}x the floor)")
 
 
 if __name__ == "__main__":
