@@ -122,6 +122,8 @@ def _objective_of(item):
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the groups
 def pytest_collection_modifyitems(config, items):
+    if not getattr(config.option, "loadgroup", False):  # a worker of a distributed run only
+        return
     for item in items:
         name = _objective_of(item)
         if name is not None:

@@ -19,8 +19,10 @@ UNEVEN = (700, 250, 50)  # deliberately uneven partitions
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           host="127.0.0.1")
+    # the scheduler's HTTP server starts whatever dashboard_address says (None: port 8787);
+    # a free port keeps two test processes, each with its own cluster, from contending for it
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address="127.0.0.1:0", host="127.0.0.1")
     c = Client(cluster)
     yield c
     c.close()

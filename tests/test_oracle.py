@@ -73,8 +73,9 @@ def test_label_smoothing_against_jax(case, strategy):
     assert checking.relative_error(h, hess_by_strategy[strategy], scale, ROW_FLOOR) <= rtol
 
 
-# The focusing parameter away from its default of 2: (1 - gamma) and (2 gamma + 1) terms vanish
-# or coincide at 0 and 2, gamma = 1 zeroes a factor, gamma = 0.5 has (1 - p)^gamma steep at p = 1.
+# The focusing parameter away from its default of 2: there (and at 0) other expressions take
+# the values of (1 - gamma) and (2 gamma + 1) (gamma - 3, gamma^2 + 1), so a slip between them
+# passes; gamma = 1 zeroes (1 - gamma), gamma = 0.5 makes (1 - p)^gamma steep as p nears 1.
 FOCAL_CASES = [c for c in CASES if "focal" in c[0] and c[3] in (None, 3, 10)]
 
 
