@@ -110,7 +110,7 @@ TARGETS_ATTR = "gradhess_targets"
 
 def labels_and_weights(data) -> tuple[np.ndarray, np.ndarray | None]:
     """``(labels, weights)`` of an engine data set: the validated targets attached by the
-    adapter that built it (float64 soft labels and weights, per-cell weights, shared rather
+    adapter that built it (float32 or float64 soft labels, weights, per-cell weights, shared rather
     than copied out of the engine), else the engine's own ``get_label``/``get_weight``.
     A LightGBM subset (``Dataset.subset``, as ``lightgbm.cv`` makes its folds) takes its
     rows of the targets attached to the Dataset it was cut from."""
@@ -174,7 +174,7 @@ class EngineMetric:
 class Targets:
     """Validated labels and weights for one data set, in the compact form engines take.
 
-    ``y``: ``(n,)`` int64 class indices (hard) or ``(n, K)`` float64 probability rows
+    ``y``: ``(n,)`` int64 class indices (hard) or ``(n, K)`` float32 or float64 probability rows
     (soft) for softmax objectives; ``(n,)`` float64 in [0, 1] for binary ones.
     ``sample_weight``: ``None``, ``(n,)`` or ``(n, K)``.
     """

@@ -112,6 +112,18 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
     summing to 1, probabilities in [0, 1]) and handed to the objective's kernel.
     Returns ``(intercept, K)``.
     """
+    b, total, k = _checked_sums(objective, y, sample_weight, n_classes)
+    if not total > 0:
+        raise ValueError("cannot compute an intercept: the total weight is zero")
+    if objective.is_multiclass:
+        return objective._init_raw_kernel(np.asarray(b, dtype=np.float64), np.full(k, total),
+                                          *objective.kernel_args()), k
+    return objective._init_raw_kernel(float(b), float(total), *objective.kernel_args()), None
+
+
+def _checked_sums(objective: Objective, y, sample_weight, n_classes):
+    """:func:`intercept`'s label and weight checks and its sums ``B`` (per class) and the
+    total weight, in one pass; returns ``(B, total, K)``."""
     import dask
 
     da, _ = _modules()
@@ -119,6 +131,7 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
     w = _as_dask_array(da, sample_weight, "sample_weight")
     if w is not None and w.ndim != 1:
         raise ValueError(f"on Dask, sample_weight must be one weight per row (n,); got shape {w.shape}")
+    label_dtype = y.dtype  # a float32 matrix's rows are checked to float32's tolerance
     y, k = _prepared_labels(da, objective, y, n_classes)
     checks = {}
     if objective.is_multiclass and y.ndim == 1:
@@ -160,13 +173,9 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
             raise ValueError(f"y holds {checks['fractional']} class indices that are not whole numbers "
                              f"(class indices are 0..K-1; soft labels are an (n, K) matrix)")
     else:
-        _check_probability_range(checks["min"], checks["max"], checks.get("sum_dev", 0.0), y.dtype)
-    if not total > 0:
-        raise ValueError("cannot compute an intercept: the total weight is zero")
-    if objective.is_multiclass:
-        return objective._init_raw_kernel(np.asarray(b, dtype=np.float64), np.full(k, total),
-                                          *objective.kernel_args()), k
-    return objective._init_raw_kernel(float(b), float(total), *objective.kernel_args()), None
+        _check_probability_range(checks["min"], checks["max"], checks.get("sum_dev", 0.0),
+                                 label_dtype)
+    return b, total, k
 
 
 def train(client, objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
@@ -192,7 +201,7 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
     c, k = intercept(obj, y, sample_weight, n_classes)
     for i, (_, yv, wv) in enumerate(e.as_eval_list(eval_set)):
         with e.naming_eval_set(i):  # checked here, not on a worker (an assertion there)
-            intercept(obj, yv, wv, k)
+            _checked_sums(obj, yv, wv, k)
     # a label matrix anywhere makes every set's labels matrices (class indices one-hot)
     soft = k is not None and any(_as_dask_array(da, yp, "y").ndim == 2
                                  for yp in [y] + [yv for _, yv, _ in e.as_eval_list(eval_set)])
@@ -339,8 +348,9 @@ class DaskBoostingClassifier(_classifier_base()):
         if y.ndim == 2 and y.shape[1] == 1:
             from sklearn.exceptions import DataConversionWarning
 
+            # stacklevel: the caller of DaskBoostingClassifier.fit
             warnings.warn("A column-vector y was passed when a 1d array was expected; it was "
-                          "raveled to shape (n_samples,)", DataConversionWarning, stacklevel=3)
+                          "raveled to shape (n_samples,)", DataConversionWarning, stacklevel=5)
             y = y[:, 0]
         if y.ndim == 2:
             if fitting:

@@ -240,21 +240,35 @@ def _shift_linear_constants(model: str, c: np.ndarray) -> str:
     return "\n".join(line for line in lines if line is not None)
 
 
+#: LightGBM's names for the early-stopping patience in params.
+_EARLY_STOPPING_KEYS = ("early_stopping_round", "early_stopping_rounds", "early_stopping",
+                        "n_iter_no_change")
+
+
 class _EarlyStoppingOnLast:
     """LightGBM's early-stopping callback shown the results of one validation set only
-    (on its own it stops when any set stops improving)."""
+    (on its own it stops when any set stops improving).  The stop it raises is raised again
+    with every set's results of the best iteration, from which LightGBM sets the booster's
+    ``best_score``."""
 
-    def __init__(self, callback, dataset_name: str):
-        self.callback = callback
+    def __init__(self, lgb, rounds: int, min_delta: float, dataset_name: str):
+        self.callback = lgb.early_stopping(rounds, verbose=False, min_delta=min_delta)
+        self.stop = lgb.callback.EarlyStopException
         self.dataset_name = dataset_name
-        self.order = callback.order
-        self.before_iteration = callback.before_iteration
+        self.order = self.callback.order
+        self.before_iteration = self.callback.before_iteration
+        self.results = {}
 
     def __call__(self, env):
+        self.results[env.iteration] = env.evaluation_result_list
         results = [r for r in env.evaluation_result_list or () if r[0] == self.dataset_name]
         # a dataclass in recent LightGBM releases, a namedtuple in earlier ones
         replace = getattr(env, "_replace", None) or functools.partial(dataclasses.replace, env)
-        self.callback(replace(evaluation_result_list=results))
+        try:
+            self.callback(replace(evaluation_result_list=results))
+        except self.stop as stop:
+            every_set = self.results.get(stop.best_iteration) or stop.best_score
+            raise self.stop(stop.best_iteration, every_set) from None
 
 
 def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict | None = None,
@@ -293,12 +307,22 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
                                    reference=dtrain))
         valid_names.append(f"valid_{i}")
     callbacks = list(callbacks or [])
+    # early stopping asked for in params too (LightGBM would add its own callback, which
+    # stops when any set stops improving): taken out and handled as the argument
+    for key in _EARLY_STOPPING_KEYS:
+        value = engine_params.pop(key, None)
+        if value is None or int(value) <= 0:  # LightGBM's "off"
+            continue
+        if early_stopping_rounds and int(value) != int(early_stopping_rounds):
+            raise ValueError(f"params[{key!r}] = {value!r} and early_stopping_rounds = "
+                             f"{early_stopping_rounds!r} differ: give one")
+        early_stopping_rounds = int(value)
     if early_stopping_rounds:
         if not valid_sets:
             raise ValueError("early_stopping_rounds needs an eval_set")
-        callbacks.append(_EarlyStoppingOnLast(lgb.early_stopping(early_stopping_rounds,
-                                                                 verbose=False),
-                                              valid_names[-1]))
+        callbacks.append(_EarlyStoppingOnLast(
+            lgb, early_stopping_rounds, float(engine_params.get("early_stopping_min_delta", 0.0)),
+            valid_names[-1]))
     if evals_result is not None:
         callbacks.append(lgb.record_evaluation(evals_result))
     booster = lgb.train(engine_params, dtrain, num_boost_round=num_boost_round,

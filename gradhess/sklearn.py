@@ -198,7 +198,7 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
         if arr.ndim == 2 and arr.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected; it was "
                           "raveled to shape (n_samples,)",
-                          DataConversionWarning, stacklevel=3)
+                          DataConversionWarning, stacklevel=4)  # fit's caller
             arr = arr[:, 0]
         check_classification_targets(arr)
         if fitting:

@@ -93,11 +93,12 @@ def case_id(c):
 
 # ---------------------------------------------------------------- distributed runs
 def pytest_configure(config):
-    """With ``-n`` (pytest-xdist), the tests of one objective run on one worker ("loadgroup",
-    each test marked with its objective below): every objective has kernels of its own, so
-    each worker then compiles the kernels of its objectives only.  Spread over both workers,
-    both compiled the same kernels at the same time (numba's cache is filled by whichever
-    finishes first), which cost about a third more processor time on a cold cache."""
+    """With ``-n`` (pytest-xdist; its default "load" distribution, which this replaces), the
+    tests of one objective run on one worker ("loadgroup", each test marked with its
+    objective below): every objective has kernels of its own, so each worker then compiles
+    the kernels of its objectives only.  Spread over both workers, both compiled the same
+    kernels at the same time (numba's cache is filled by whichever finishes first), which
+    cost about a third more processor time on a cold cache."""
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
     # a worker parses the command line again (-n: "load"): it is told by the controller

@@ -124,9 +124,24 @@ def test_class_indices_beside_a_label_matrix(client, data):
                                          r"n_classes = 3"):
         gd.train(client, obj, dask_of(X), dask_of(y), eval_set=[(dask_of(X), dask_of(soft[:, :2]))])
     clf = gd.DaskBoostingClassifier(n_estimators=2, max_depth=2)
-    with pytest.warns(UserWarning, match="column-vector y"):
+    with pytest.warns(UserWarning, match="column-vector y") as record:
         clf.fit(dask_of(X), dask_of(y[:, None]), eval_set=[(dask_of(X), dask_of(soft))])
     assert list(clf.classes_) == [0, 1, 2]
+    assert record[0].filename == __file__  # the caller's line
+    # an eval set of zero total weight is evaluated, as on one machine (no intercept needed)
+    gd.train(client, obj, dask_of(X), dask_of(y), params=PARAMS, num_boost_round=2,
+             eval_set=[(dask_of(X), dask_of(y), dask_of(np.zeros(len(y))))])
+
+
+def test_float32_label_matrix_to_float32_tolerance(client, data):
+    X, y, w, soft = data
+    single = soft.astype(np.float32)
+    single[:, 0] += np.float32(3e-5)  # rows sum to 1 + 3e-5: within float32's 1e-4
+    booster = gd.train(client, "cross_entropy", dask_of(X), dask_of(single), params=PARAMS,
+                       num_boost_round=2, eval_set=[(dask_of(X), dask_of(single))])
+    assert booster.num_boosted_rounds() == 2
+    with pytest.raises(ValueError, match=r"rows must sum to 1 \(tolerance 1e-06\)"):
+        gd.train(client, "cross_entropy", dask_of(X), dask_of(single.astype(np.float64)))
 
 
 def test_dask_classifier(client, data):

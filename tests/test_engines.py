@@ -275,6 +275,21 @@ def test_early_stopping_follows_the_last_eval_set(data, engine):
     last_only = best([(X[800:], y[800:])])
     assert best([(X[800:], noisy), (X[800:], y[800:])]) == last_only
     assert best([(X[800:], noisy)]) < last_only  # the first set alone stops sooner
+    if engine == "lightgbm":
+        # the booster's best_score has every set's loss; LightGBM's own name for the patience
+        # in params is handled as the argument (LightGBM would stop on any set)
+        model = gl.train("cross_entropy", X[:800], y[:800], params=PARAMS[engine],
+                         num_boost_round=100, eval_set=[(X[800:], noisy), (X[800:], y[800:])],
+                         early_stopping_rounds=3)
+        assert set(model.best_score) == {"valid_0", "valid_1"}
+        model = gl.train("cross_entropy", X[:800], y[:800],
+                         params={**PARAMS[engine], "early_stopping_round": 3}, num_boost_round=100,
+                         eval_set=[(X[800:], noisy), (X[800:], y[800:])])
+        assert model.best_iteration == last_only
+        with pytest.raises(ValueError, match=r"params\['n_iter_no_change'\] = 4 and "
+                                             r"early_stopping_rounds = 3 differ"):
+            gl.train("cross_entropy", X[:800], y[:800], params={**PARAMS[engine], "n_iter_no_change": 4},
+                     eval_set=[(X[800:], y[800:])], early_stopping_rounds=3)
 
 
 def test_catboost_eval_metric(data):
