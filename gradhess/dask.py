@@ -16,7 +16,6 @@ CatBoost has no distributed Python objective.
 
 from __future__ import annotations
 
-import copy
 import json
 import warnings
 
@@ -193,18 +192,20 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
     """
     da, xd = _modules()
     obj = e.resolve(objective)
+    # every set as dask arrays, once (a dask DataFrame's conversion computes its lengths)
+    sets = []
     for i, (Xp, yp, wp) in enumerate([(X, y, sample_weight)] + e.as_eval_list(eval_set)):
         parts = _as_dask_array(da, Xp, "X"), _as_dask_array(da, yp, "y"), _as_dask_array(da, wp, "sample_weight")
         for a in parts:
             _known_rows(a)
         _check_rows(*parts, "" if i == 0 else f"eval_set[{i - 1}] ")
-    c, k = intercept(obj, y, sample_weight, n_classes)
-    for i, (_, yv, wv) in enumerate(e.as_eval_list(eval_set)):
+        sets.append(parts)
+    c, k = intercept(obj, sets[0][1], sets[0][2], n_classes)
+    for i, (_, yv, wv) in enumerate(sets[1:]):
         with e.naming_eval_set(i):  # checked here, not on a worker (an assertion there)
             _checked_sums(obj, yv, wv, k)
     # a label matrix anywhere makes every set's labels matrices (class indices one-hot)
-    soft = k is not None and any(_as_dask_array(da, yp, "y").ndim == 2
-                                 for yp in [y] + [yv for _, yv, _ in e.as_eval_list(eval_set)])
+    soft = k is not None and any(yp.ndim == 2 for _, yp, _ in sets)
     # the objective's labels as XGBoost carries them: class indices (num_class) or the
     # label matrix (num_target); label smoothing happens in the objective, on each worker
     layout = e.Targets(np.zeros((1, k)) if soft else np.zeros(1, dtype=np.int64), k, None)
@@ -214,11 +215,9 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
     # histogram trees: the workers keep the histogram index only (as gradhess.xgboost.train)
     quantile = gx._quantile_kwargs(engine_params)
 
-    def dmatrix(Xp, yp, wp, **kwargs):
+    def dmatrix(Xa, ya, wa, **kwargs):
         # labels and weights partitioned like the features: XGBoost pairs them partition by partition
-        Xa = _as_dask_array(da, Xp, "X")
-        ya = _as_dask_array(da, yp, "y").rechunk({0: Xa.chunks[0]})
-        wa = _as_dask_array(da, wp, "sample_weight")
+        ya = ya.rechunk({0: Xa.chunks[0]})
         if wa is not None:
             wa = wa.rechunk({0: Xa.chunks[0]})
         if soft and ya.ndim == 1:
@@ -229,10 +228,9 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
             return xd.DaskDMatrix(client, Xa, label=label, weight=wa)
         return xd.DaskQuantileDMatrix(client, Xa, label=label, weight=wa, **quantile, **kwargs)
 
-    dtrain = dmatrix(X, y, sample_weight)
+    dtrain = dmatrix(*sets[0])
     ref = {"ref": dtrain} if quantile is not None else {}
-    evals = [(dmatrix(Xv, yv, wv, **ref), f"valid_{i}")
-             for i, (Xv, yv, wv) in enumerate(e.as_eval_list(eval_set))]
+    evals = [(dmatrix(*parts, **ref), f"valid_{i}") for i, parts in enumerate(sets[1:])]
     # the workers' allocator is left alone (reuse_heap=False): a long-lived worker holding on
     # to freed memory shows up as unmanaged memory, which Dask's memory management acts on
     output = xd.train(client, engine_params, dtrain, num_boost_round=num_boost_round, evals=evals,
@@ -304,9 +302,7 @@ class DaskBoostingClassifier(_classifier_base()):
         da, _ = _modules()
         self._check_engine()
         client = self._client()
-        obj = e.resolve(self.objective)
-        if obj is self.objective:  # objective_ must not change with set_params(objective__...)
-            obj = copy.deepcopy(obj)
+        obj = self._objective_to_fit()
         X = _as_dask_array(da, X, "X")
         y = _as_dask_array(da, y, "y")
         _check_rows(X, y, None, "")

@@ -245,11 +245,15 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
             self.__dict__.update(before)
             raise
 
+    def _objective_to_fit(self) -> Objective:
+        """The objective to fit, ``objective_``: a copy of an instance given as ``objective``,
+        which must not change with a later ``set_params(objective__...)``."""
+        obj = e.resolve(self.objective)
+        return copy.deepcopy(obj) if obj is self.objective else obj
+
     def _fit(self, X, y, sample_weight, eval_set):
         adapter = _adapter(self.engine)
-        obj = e.resolve(self.objective)
-        if obj is self.objective:  # objective_ must not change with set_params(objective__...)
-            obj = copy.deepcopy(obj)
+        obj = self._objective_to_fit()
         X, y = validate_data(self, X, y, multi_output=True, ensure_all_finite="allow-nan",
                              y_numeric=False)
         params = _engine_params(self.engine, self.n_estimators, self.learning_rate,
