@@ -17,7 +17,6 @@ CatBoost has no distributed Python objective.
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 
@@ -342,12 +341,9 @@ class DaskBoostingClassifier(_classifier_base()):
 
     def _encode_dask(self, da, y, fitting):
         if y.ndim == 2 and y.shape[1] == 1:
-            from sklearn.exceptions import DataConversionWarning
+            from .sklearn import _raveled
 
-            # stacklevel: the caller of DaskBoostingClassifier.fit
-            warnings.warn("A column-vector y was passed when a 1d array was expected; it was "
-                          "raveled to shape (n_samples,)", DataConversionWarning, stacklevel=5)
-            y = y[:, 0]
+            y = _raveled(y, stacklevel=5)  # the caller of DaskBoostingClassifier.fit
         if y.ndim == 2:
             if fitting:
                 self.classes_ = np.arange(y.shape[1])

@@ -87,6 +87,14 @@ def _engine_params(engine, n_estimators, learning_rate, max_depth, random_state,
     return params
 
 
+def _raveled(y, stacklevel: int):
+    """A column-vector ``y`` (numpy or dask, ``(n, 1)``) as ``(n,)``, with scikit-learn's
+    warning; ``stacklevel`` counts from the caller of this function."""
+    warnings.warn("A column-vector y was passed when a 1d array was expected; it was raveled "
+                  "to shape (n_samples,)", DataConversionWarning, stacklevel=stacklevel + 1)
+    return y[:, 0]
+
+
 def _rounds(engine, n_estimators, params: dict) -> int:
     """The number of boosting rounds: ``n_estimators``, or the engine's own parameter for it
     in ``engine_params`` (taken out of ``params``)."""
@@ -196,10 +204,7 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
             # float32 matrices stay float32: their rows are checked to float32's tolerance
             return arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float64)
         if arr.ndim == 2 and arr.shape[1] == 1:
-            warnings.warn("A column-vector y was passed when a 1d array was expected; it was "
-                          "raveled to shape (n_samples,)",
-                          DataConversionWarning, stacklevel=4)  # fit's caller
-            arr = arr[:, 0]
+            arr = _raveled(arr, stacklevel=4)  # fit's caller
         check_classification_targets(arr)
         if fitting:
             self.classes_, idx = np.unique(arr, return_inverse=True)
