@@ -11,21 +11,8 @@ per-cell weights.
 
 from . import hessians
 from .labels import soft_labels
-from .objectives import (
-    OBJECTIVES,
-    BinaryBrier,
-    BinaryCrossEntropy,
-    BinaryFocal,
-    BinaryObjective,
-    Brier,
-    Focal,
-    Objective,
-    RankedProbability,
-    SoftmaxCrossEntropy,
-    SoftmaxObjective,
-    Spherical,
-    get,
-)
+from .objectives import *  # noqa: F403  (the registry, the base classes, every objective)
+from .objectives import __all__ as _objectives
 
 __version__ = "0.1.0"
 
@@ -38,22 +25,4 @@ def __getattr__(name):
         return BoostingClassifier
     raise AttributeError(f"module 'gradhess' has no attribute {name!r}")
 
-__all__ = [
-    "OBJECTIVES",
-    "BoostingClassifier",
-    "BinaryBrier",
-    "BinaryCrossEntropy",
-    "BinaryFocal",
-    "BinaryObjective",
-    "Brier",
-    "Focal",
-    "Objective",
-    "RankedProbability",
-    "SoftmaxCrossEntropy",
-    "SoftmaxObjective",
-    "Spherical",
-    "get",
-    "hessians",
-    "soft_labels",
-    "__version__",
-]
+__all__ = sorted(["BoostingClassifier", "hessians", "soft_labels", "__version__", *_objectives])

@@ -11,15 +11,13 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import warnings
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import _validation as v
-from .objectives import OBJECTIVES, Objective, get
+from .objectives import OBJECTIVES, Objective, Targets, get
 
 #: Key under which adapters store gradhess metadata on a trained model.
 METADATA_KEY = "gradhess"
@@ -51,13 +49,13 @@ class EngineObjective:
     """Base of the engine callables: an objective plus float32 gradient and Hessian buffers
     in the engine's memory order (``order``), allocated once and reused every round.
 
-    Labels and weights are read from the engine's data set and validated on the first
-    round only (:meth:`Objective.prepare`); later rounds on the same data set object
-    reuse them and only the margins are checked.  (Changing a data set's labels in
-    place between rounds is therefore not seen.)
+    Labels and weights come from the engine's data set as :class:`Targets`, validated once
+    (:func:`targets_of`); later rounds on the same data set object reuse them and only the
+    margins are checked.  (Changing a data set's labels in place between rounds is
+    therefore not seen.)
 
     ``offset``: an intercept the engine's scores do not include, added to them (see
-    :meth:`Objective.gradient_hessian_prepared`).
+    :meth:`Objective.gradient_hessian`).
     """
 
     order = "C"
@@ -67,27 +65,22 @@ class EngineObjective:
         self.objective = resolve(objective)
         self.offset = offset
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
-        self._prepared: tuple[Any, Any] | None = None
+        self._prepared: tuple[Any, Targets] | None = None
 
-    def gradient_hessian(self, data, load, raw: np.ndarray):
-        """Gradient and Hessian for margins ``raw`` on engine data set ``data``;
-        ``load()`` returns its ``(labels, weights)``."""
+    def gradient_hessian(self, data, raw: np.ndarray):
+        """Gradient and Hessian for margins ``raw`` on engine data set ``data``."""
         if self._buffers is None or self._buffers[0].shape != raw.shape:
             self._buffers = (np.empty(raw.shape, np.float32, order=self.order),
                              np.empty(raw.shape, np.float32, order=self.order))
         g, h = self._buffers
         obj = self.objective
-        if not obj.compiled_path:
-            y, w = load()
-            raw = raw if self.offset is None else raw + self.offset
-            return obj.gradient_hessian(y, raw, w, gradient_out=g, hessian_out=h)
         if raw.ndim != (2 if obj.is_multiclass else 1):
             v.check_raw(raw, multiclass=obj.is_multiclass)  # raises, naming the shape
         if self._prepared is None or self._prepared[0] is not data \
-                or self._prepared[1].shape != raw.shape:
-            y, w = load()
-            self._prepared = (data, obj.prepare(y, raw.shape, w))
-        return obj.gradient_hessian_prepared(self._prepared[1], raw, g, h, offset=self.offset)
+                or self._prepared[1].n_rows != raw.shape[0]:
+            self._prepared = (data, targets_of(obj, data, raw.shape))
+        return obj.gradient_hessian(self._prepared[1], raw, offset=self.offset, gradient_out=g,
+                                    hessian_out=h)
 
     def __deepcopy__(self, memo):
         # lightgbm.train deep-copies its params, callable objective included: share this
@@ -108,31 +101,30 @@ class EngineObjective:
 TARGETS_ATTR = "gradhess_targets"
 
 
-def labels_and_weights(data) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(labels, weights)`` of an engine data set: the validated targets attached by the
-    adapter that built it (float32 or float64 soft labels, weights, per-cell weights, shared rather
-    than copied out of the engine), else the engine's own ``get_label``/``get_weight``.
-    A LightGBM subset (``Dataset.subset``, as ``lightgbm.cv`` makes its folds) takes its
+def targets_of(objective: Objective, data, shape: tuple) -> Targets:
+    """The :class:`Targets` of an engine data set, for margins of ``shape``: those attached
+    by the adapter that built it (validated then, shared rather than copied out of the
+    engine), else the engine's own ``get_label``/``get_weight``, validated here.  A
+    LightGBM subset (``Dataset.subset``, as ``lightgbm.cv`` makes its folds) takes its
     rows of the targets attached to the Dataset it was cut from."""
     t = getattr(data, TARGETS_ATTR, None)
     if t is not None:
-        return t.y, t.sample_weight
+        return t
     rows = getattr(data, "used_indices", None)
     parent = getattr(getattr(data, "reference", None), TARGETS_ATTR, None)
     if rows is not None and parent is not None:
-        t = parent.rows(np.asarray(rows, dtype=np.int64))
-        return t.y, t.sample_weight
+        return parent.rows(np.asarray(rows, dtype=np.int64))
     w = data.get_weight()
-    return data.get_label(), (w if w is not None and w.size else None)
+    return objective.prepare(data.get_label(), w if w is not None and w.size else None,
+                             n_classes=shape[1] if len(shape) == 2 else None)
 
 
 class EngineMetric:
     """Base of the engine metric callables: the weighted mean loss of an objective on an
-    engine data set, its labels and weights read and validated the first time that data
-    set is evaluated only (:meth:`Objective.prepare`, held while the data set lives), so
-    that every round computes only the loss (compiled for softmax objectives).  (As for
-    :class:`EngineObjective`, labels changed on a data set after its first evaluation are
-    therefore not seen.)"""
+    engine data set, its labels and weights taken (:func:`targets_of`) the first time that
+    data set is evaluated only (held while the data set lives), so that every round
+    computes only the loss.  (As for :class:`EngineObjective`, labels changed on a data set
+    after its first evaluation are therefore not seen.)"""
 
     def __init__(self, objective: Objective | str, offset=None):
         self.objective = resolve(objective)
@@ -142,20 +134,18 @@ class EngineMetric:
     def loss_sums(self, data, raw: np.ndarray) -> tuple[float, float]:
         """``(sum_i L_i, sum_i wbar_i)`` on data set ``data`` (see :func:`loss_sums`)."""
         try:
-            entry = self._prepared.get(data)
+            t = self._prepared.get(data)
         except TypeError:  # a data set that cannot be weakly referenced: no cache
-            entry = None
-        if entry is None or entry[0].shape != np.shape(raw):
-            raw = v.check_raw(raw, multiclass=self.objective.is_multiclass)  # names bad shapes
-            y, w = labels_and_weights(data)
-            prepared = self.objective.prepare(y, np.shape(raw), w)
-            entry = (prepared, row_weight_total(prepared.sample_weight, np.shape(raw)[0]))
+            t = None
+        if t is None or t.n_rows != np.shape(raw)[0]:
+            raw = v.check_raw(raw, multiclass=self.objective.is_multiclass, finite=False)
+            t = targets_of(self.objective, data, raw.shape)
             try:
-                self._prepared[data] = entry
+                self._prepared[data] = t
             except TypeError:
                 pass
-        return (float(self.objective.loss_prepared(entry[0], raw, offset=self.offset).sum()),
-                entry[1])
+        return (float(self.objective.loss(t, raw, offset=self.offset).sum()),
+                t.row_weight_total())
 
     def __deepcopy__(self, memo):
         return self
@@ -168,123 +158,6 @@ class EngineMetric:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.objective!r})"
-
-
-@dataclass
-class Targets:
-    """Validated labels and weights for one data set, in the compact form engines take.
-
-    ``y``: ``(n,)`` int64 class indices (hard) or ``(n, K)`` float32 or float64 probability rows
-    (soft) for softmax objectives; ``(n,)`` float64 in [0, 1] for binary ones.
-    ``sample_weight``: ``None``, ``(n,)`` or ``(n, K)``.
-    """
-
-    y: np.ndarray
-    n_classes: int | None
-    sample_weight: np.ndarray | None
-
-    @property
-    def soft(self) -> bool:
-        return self.y.ndim == 2
-
-    @property
-    def cell_weights(self) -> bool:
-        return self.sample_weight is not None and self.sample_weight.ndim == 2
-
-    @property
-    def n_rows(self) -> int:
-        return self.y.shape[0]
-
-    def dense(self) -> np.ndarray:
-        """Labels as an ``(n, K)`` probability matrix (binary: unchanged)."""
-        if self.n_classes is None or self.soft:
-            return self.y
-        return np.eye(self.n_classes)[self.y]
-
-    def rows(self, index: np.ndarray) -> "Targets":
-        """The targets of rows ``index`` (a data set's slice or subset)."""
-        w = self.sample_weight
-        return Targets(self.y[index], self.n_classes, None if w is None else w[index])
-
-    def row_weight(self) -> np.ndarray | None:
-        """One weight per row (the mean over cells for cell weights)."""
-        if self.sample_weight is None or self.sample_weight.ndim == 1:
-            return self.sample_weight
-        return self.sample_weight.mean(axis=1)
-
-
-def _contiguous(a):
-    return a if a is None or a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
-
-
-def targets(objective: Objective, y, sample_weight=None, n_classes: int | None = None, *,
-            copy: bool = True) -> Targets:
-    """Validate labels and weights for ``objective`` and work out K.
-
-    For a softmax objective ``y`` is ``(n,)`` class indices (K = ``n_classes``,
-    default ``max(y) + 1``) or an ``(n, K)`` probability matrix; a given
-    ``n_classes`` must agree with the matrix.
-
-    ``copy=False`` (for targets used only while one call trains): contiguous labels and
-    weights already in the held dtype (int64 indices, float32 or float64 label matrices,
-    float64 binary labels and weights) are kept as they are instead of copied.
-    """
-    arr = v.as_numeric("y", y)
-    if not copy:
-        arr = _contiguous(arr)
-        sample_weight = _contiguous(None if sample_weight is None
-                                    else v.as_numeric("sample_weight", sample_weight))
-    if not objective.is_multiclass:
-        if n_classes not in (None, 1, 2):
-            raise ValueError(
-                f"{objective.name} is a binary objective but n_classes = {n_classes} was requested"
-            )
-        yb = v.check_binary_labels(arr, arr.shape[0] if arr.ndim else 0, copy=copy)
-        w = v.check_sample_weight(sample_weight, yb.shape[0], None, copy=copy, against="y")
-        return Targets(yb, None, w)
-    if arr.ndim == 2:
-        k = arr.shape[1]
-        if n_classes is not None and n_classes != k:
-            raise ValueError(
-                f"the label matrix has K = {k} columns but n_classes = {n_classes}: "
-                f"the class counts of labels and engine parameters differ"
-            )
-        n = arr.shape[0]
-        # float32 matrices stay float32 (checked to float32's tolerance, as again wherever
-        # they are read); the kernels get a float64 copy when the objective prepares them
-        y_out = v.check_softmax_labels(arr, n, k, compact=True)
-        if copy and y_out is arr:
-            y_out = y_out.copy()
-    elif arr.ndim == 1:
-        if arr.size == 0:
-            raise ValueError("y is empty")
-        v.check_finite("y", arr)
-        n = arr.shape[0]
-        if n_classes is None:
-            k = int(arr.max()) + 1
-            if k > 2 * n + 2:
-                raise ValueError(f"y holds class indices up to {k - 1} for {n} rows: pass the class "
-                                 f"count as n_classes, or encode the labels as 0..K-1")
-        else:
-            k = int(n_classes)
-        y_out = v.check_class_labels(arr, k, copy=copy)
-        if n_classes is None:
-            absent = np.setdiff1d(np.arange(k), y_out)
-            if absent.size:
-                warnings.warn(f"class indices {absent[:10].tolist()} do not occur in y, so K = {k} "
-                              f"includes empty classes; labels must be 0..K-1 (pass n_classes=K "
-                              f"to silence this)", UserWarning, stacklevel=3)
-    else:
-        raise ValueError(
-            f"y must be (n_samples,) class indices or an (n_samples, n_classes) probability "
-            f"matrix; got shape {arr.shape}"
-        )
-    if k < 2:
-        raise ValueError(f"{objective.name} is a softmax objective and needs K >= 2 classes; got K = {k}")
-    w = v.check_sample_weight(sample_weight, n, k, copy=copy, against="y")
-    if w is not None and w.shape[1] == 1:
-        w = w[:, 0]
-    return Targets(y_out, k, w)
 
 
 def refuse_class_balancing(params: dict, keys: tuple[str, ...]) -> None:
@@ -311,13 +184,6 @@ def naming_eval_set(i: int):
         yield
     except ValueError as exc:
         raise ValueError(f"eval_set[{i}] {exc}") from None
-
-
-def intercept(objective: Objective, t: Targets):
-    """The objective's ``init_raw`` on validated targets: ``(K,)`` margins or a float."""
-    if objective.is_multiclass:
-        return objective.init_raw(t.y, t.sample_weight, n_classes=t.n_classes)
-    return objective.init_raw(t.y, t.sample_weight)
 
 
 def check_n_classes(n_classes: int | None, params: dict, *keys: str) -> None:

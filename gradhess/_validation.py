@@ -49,8 +49,9 @@ def _row_repr(arr: np.ndarray, row: int) -> str:
     return text
 
 
-def check_raw(raw, *, multiclass: bool) -> np.ndarray:
-    """Margins: ``(n, K)`` with K >= 2 (softmax) or ``(n,)`` (binary); finite.
+def check_raw(raw, *, multiclass: bool, finite: bool = True) -> np.ndarray:
+    """Margins: ``(n, K)`` with K >= 2 (softmax) or ``(n,)`` (binary); finite (unless
+    ``finite=False``: then the kernels find non-finite margins as they read them).
 
     Returns a float32 or float64 array (other dtypes become float64).
     """
@@ -73,8 +74,26 @@ def check_raw(raw, *, multiclass: bool) -> np.ndarray:
             f"raw must be a 1-D array of margins with shape (n_samples,) for a binary "
             f"objective; got shape {arr.shape}"
         )
-    check_finite("raw", arr)
+    if finite:
+        check_finite("raw", arr)
     return arr
+
+
+def class_count(y: np.ndarray) -> int:
+    """K for finite class indices ``y`` (1-D, not empty): ``max(y) + 1``, with a clear error
+    where that is no class count (a negative or a huge largest index)."""
+    top = y.max()
+    if not (0 <= top < 2**62):
+        raise ValueError(f"y holds class indices up to {top!r}: class indices are 0..K-1")
+    return int(top) + 1
+
+
+def check_count(name: str, value) -> int:
+    """A class count: a whole number (not a bool), returned as int."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, float, np.floating)) \
+            or not float(value).is_integer():
+        raise ValueError(f"{name} must be a whole number; got {value!r}")
+    return int(value)
 
 
 def check_class_labels(y: np.ndarray, n_classes: int, *, copy: bool = True,

@@ -215,7 +215,6 @@ def xgboost_round_parts(n, k, rounds) -> dict:
 
     import gradhess
     import gradhess.xgboost as gx
-    from . import _engines as e
     from . import _heap
 
     rng = np.random.default_rng(0)
@@ -223,13 +222,13 @@ def xgboost_round_parts(n, k, rounds) -> dict:
     y = rng.integers(0, k, n)
     params = {"max_depth": 6, "eta": 0.1, "tree_method": "hist", "nthread": 2, "max_bin": 256}
     obj = gradhess.get("cross_entropy", hessian="majorizer")
-    t = e.targets(obj, y)
+    t = obj.prepare(y)
     d = xgb.DMatrix(X, label=y, nthread=2)
     dm = gx.dmatrix(X, y, obj, nthread=2)
     fobj = gx.objective(obj)
     boosters = {
         "built_in": xgb.Booster({**params, "objective": "multi:softprob", "num_class": k}, [d]),
-        "custom": xgb.Booster(gx._engine_params(obj, t, params, e.intercept(obj, t)), [dm]),
+        "custom": xgb.Booster(gx._engine_params(obj, t, params, obj.init_raw(t)), [dm]),
     }
     boosters["built_in"].update(d, 0)
     boosters["custom"].update(dm, 0, fobj)
@@ -348,26 +347,26 @@ def kernel_costs(n, k, repeats) -> list[dict]:
         for strategy in hessians.STRATEGIES:
             obj = cls(hessian=strategy)
             ref = cls(hessian=strategy)
-            ref.use_compiled = False
+            ref.backend = "numpy"
             if cls.is_multiclass:
                 zz, yy, gg, hh, floor_kernel = z, y, g, h, floor_rows
                 zl, gl, hl = z_lgb, g_lgb, h_lgb
             else:
                 zz, yy, gg, hh, floor_kernel = zb, yb, gb, hb, floor_cells
                 zl, gl, hl = zb_lgb, gb, hb
-            prepared = obj.prepare(yy, zz.shape)
+            prepared = obj.prepare(yy, n_classes=zz.shape[1] if zz.ndim == 2 else None)
 
             def fused():
-                obj.gradient_hessian_prepared(prepared, zz, gg, hh)
+                obj.gradient_hessian(prepared, zz, gradient_out=gg, hessian_out=hh)
 
             def fused_lgb():
-                obj.gradient_hessian_prepared(prepared, zl, gl, hl)
+                obj.gradient_hessian(prepared, zl, gradient_out=gl, hessian_out=hl)
 
             def numpy():
                 ref.gradient_hessian(yy, zz, None, gradient_out=gg, hessian_out=hh)
 
             def floor(floor_kernel=floor_kernel, zz=zz, yy=yy, gg=gg, hh=hh):
-                compiled.run_kernel(floor_kernel, zz, yy, gg, hh)
+                compiled.run_kernel(floor_kernel, zz, yy, gg, hh, n_threads=os.cpu_count() or 1)
 
             fused()
             fused_lgb()
@@ -400,7 +399,6 @@ def engine_overhead(engine, n, k, rounds, repeats) -> list[dict]:
     import gradhess
     import gradhess.lightgbm as gl
     import gradhess.xgboost as gx
-    from . import _engines as e
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, 20)).astype(np.float32)
@@ -413,8 +411,8 @@ def engine_overhead(engine, n, k, rounds, repeats) -> list[dict]:
             {**params, "objective": "multi:softprob", "num_class": k}, d, rounds)
         for name, strategy in (("cross_entropy", "majorizer"), ("brier", "gauss_newton")):
             obj = gradhess.get(name, hessian=strategy)
-            t = e.targets(obj, y)
-            p = gx._engine_params(obj, t, params, e.intercept(obj, t))
+            t = obj.prepare(y)
+            p = gx._engine_params(obj, t, params, obj.init_raw(t))
             dm = gx.dmatrix(X, y, obj, nthread=2)
             contenders[f"gradhess {name} ({strategy})"] = (
                 lambda p=p, dm=dm, obj=obj: xgb.train(p, dm, rounds, obj=gx.objective(obj)))
@@ -427,9 +425,9 @@ def engine_overhead(engine, n, k, rounds, repeats) -> list[dict]:
         for name, strategy, scale in (("cross_entropy", "exact", k / (k - 1)),
                                       ("brier", "gauss_newton", 1.0)):
             obj = gradhess.get(name, hessian=strategy, hessian_scale=scale)
-            t = e.targets(obj, y)
+            t = obj.prepare(y)
             # as gradhess.lightgbm.train runs it: the callable adds the intercept
-            p = gl._engine_params(obj, t, params, e.intercept(obj, t))
+            p = gl._engine_params(obj, t, params, obj.init_raw(t))
             dso = gl.dataset(X, y, obj, init_score=False, params=params,
                              free_raw_data=False).construct()
             contenders[f"gradhess {name} ({strategy})"] = (
@@ -452,7 +450,6 @@ def eval_set_overhead(engine, n, k, rounds, repeats) -> list[dict]:
     import gradhess
     import gradhess.lightgbm as gl
     import gradhess.xgboost as gx
-    from . import _engines as e
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2 * n, 20)).astype(np.float32)
@@ -460,13 +457,13 @@ def eval_set_overhead(engine, n, k, rounds, repeats) -> list[dict]:
     Xt, yt, Xv, yv = X[:n], y[:n], X[n:], y[n:]
     obj = gradhess.get("cross_entropy", hessian="majorizer" if engine == "xgboost" else "exact",
                        hessian_scale=1.0 if engine == "xgboost" else k / (k - 1))
-    t = e.targets(obj, yt)
+    t = obj.prepare(yt)
     contenders = {}
     if engine == "xgboost":
         params = {"max_depth": 6, "eta": 0.1, "tree_method": "hist", "nthread": 2}
         builtin = {**params, "objective": "multi:softprob", "num_class": k, "eval_metric": "mlogloss"}
         dt, dv = xgb.DMatrix(Xt, label=yt), xgb.DMatrix(Xv, label=yv)
-        ours = gx._engine_params(obj, t, params, e.intercept(obj, t))
+        ours = gx._engine_params(obj, t, params, obj.init_raw(t))
         gt, gv = gx.dmatrix(Xt, yt, obj), gx.dmatrix(Xv, yv, obj)
         for evals, label in (([], "no eval set"), (True, "eval set")):
             contenders[("built-in", label)] = (
@@ -481,7 +478,7 @@ def eval_set_overhead(engine, n, k, rounds, repeats) -> list[dict]:
         builtin = {**params, "objective": "multiclass", "num_class": k, "metric": "multi_logloss"}
         dt = lgb.Dataset(Xt, label=yt, free_raw_data=False)
         dv = lgb.Dataset(Xv, label=yv, reference=dt, free_raw_data=False)
-        c = e.intercept(obj, t)
+        c = obj.init_raw(t)
         ours = gl._engine_params(obj, t, params, c)  # as train runs it: no init_score
         gt = gl.dataset(Xt, yt, obj, init_score=False, free_raw_data=False)
         gv = gl.dataset(Xv, yv, obj, init_score=False, reference=gt, free_raw_data=False)
@@ -617,10 +614,10 @@ class TimedCrossEntropy(SoftmaxCrossEntropy):
 
     seconds = 0.0
 
-    def gradient_hessian_prepared(self, *args, **kwargs):
+    def gradient_hessian(self, *args, **kwargs):
         start = time.perf_counter()
         try:
-            return super().gradient_hessian_prepared(*args, **kwargs)
+            return super().gradient_hessian(*args, **kwargs)
         finally:
             self.seconds += time.perf_counter() - start
 

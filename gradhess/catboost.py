@@ -8,9 +8,10 @@ CatBoost's custom objectives return derivatives of the quantity being
   that object's K margins and its label row (class indices and soft labels
   alike travel as an ``(n, K)`` label matrix, which keeps them aligned with the
   rows); it returns the negated gradient and a diagonal K x K matrix holding the
-  negated Hessian strategy.  The method body only calls a compiled row kernel
-  (:data:`gradhess.kernels.compiled.ROW_KERNELS`) with the strategy and scale as constants, so
-  CatBoost's own numba step compiles it when numba is installed.
+  negated Hessian strategy.  The method body only calls the objective's compiled row
+  kernel (``objective.kernels.compiled.row``) with the strategy and scale as constants,
+  so CatBoost's own numba step compiles it when numba is installed; an objective without
+  one (on the NumPy path) is called per object instead.
 * Binary objectives: ``calc_ders_range`` on whole ranges of objects, computed
   by the objective's vectorised NumPy path.
 * The intercept: CatBoost rejects a Pool ``baseline`` with a user-defined
@@ -43,38 +44,45 @@ def _make_softmax_objective(objective: Objective, intercept):
     cb = _cb()
     from .kernels import compiled
 
-    kernel = compiled.ROW_KERNELS.get(objective.compiled_kernel or "")
-    if kernel is None:
-        raise ValueError(f"{objective.name} has no compiled one-row kernel, which CatBoost's "
-                         f"per-object objective needs (is numba installed?)")
-    strategy = compiled.STRATEGY_CODES[objective.hessian]
-    params = np.array(objective.kernel_args() or (0.0,), dtype=np.float64)
-    scale = float(objective.hessian_scale)
-    floor = float(hessians.CLIP_FLOOR)
+    kernels = objective.kernels.compiled if compiled.AVAILABLE else None
+    kernel = None if kernels is None else kernels.row
     offset = np.zeros(0) if intercept is None else np.asarray(intercept, np.float64).copy()
     shift = offset.size > 0
-
-    # CatBoost compiles this method with numba.njit when it can: the body must
-    # not use ``self``; the kernel and the constants are closure variables.
-    def calc_ders_multi(self, approxes, targets, weight):
-        k = approxes.shape[0]
-        z = approxes + offset if shift else approxes
-        g = np.empty(k)
-        h = np.empty(k)
-        kernel(z, targets, weight, strategy, scale, floor, params, g, h)
-        hess = np.zeros((k, k))
-        for j in range(k):
-            hess[j, j] = -h[j]
-        return -g, hess
 
     def __reduce__(self):
         return (_native, (objective, None if intercept is None else offset.tolist()))
 
+    if kernel is None:  # no compiled row kernel (an objective on the NumPy path): per object
+        def calc_ders_multi(self, approxes, targets, weight):
+            z = np.asarray(approxes, dtype=np.float64)[None, :] + (offset if shift else 0.0)
+            y = np.asarray(targets, dtype=np.float64)[None, :]
+            g, h = objective.gradient_hessian(y / y.sum(), z, np.array([weight]))
+            return -g[0], np.diag(-h[0])
+
+        body = {"calc_ders_multi": calc_ders_multi, "no_jit": True}
+    else:
+        alpha = float(objective.label_smoothing)
+        strategy = hessians.CODES[objective.hessian]
+        params = objective._kernel_params()
+        scale = float(objective.hessian_scale)
+        floor = float(hessians.CLIP_FLOOR)
+
+        # CatBoost compiles this method with numba.njit when it can: the body must
+        # not use ``self``; the kernel and the constants are closure variables.
+        def calc_ders_multi(self, approxes, targets, weight):
+            k = approxes.shape[0]
+            z = approxes + offset if shift else approxes
+            g = np.empty(k)
+            h = np.empty(k)
+            kernel(z, targets, weight, alpha, strategy, scale, floor, params, g, h)
+            hess = np.zeros((k, k))
+            for j in range(k):
+                hess[j, j] = -h[j]
+            return -g, hess
+
+        body = {"calc_ders_multi": calc_ders_multi}
     cls = type("GradhessCatBoostObjective", (cb.MultiTargetCustomObjective,), {
-        "calc_ders_multi": calc_ders_multi,
-        "__reduce__": __reduce__,
-        "__doc__": f"CatBoost objective for {objective!r}",
-    })
+        **body, "__reduce__": __reduce__, "__doc__": f"CatBoost objective for {objective!r}"})
     return cls()
 
 
@@ -119,13 +127,6 @@ class CatBoostMetric:
     def __init__(self, objective: Objective | str, intercept=None):
         self.objective = e.resolve(objective)
         self.intercept = 0.0 if intercept is None else np.asarray(intercept, np.float64)
-        # Softmax labels reach CatBoost already smoothed (pool() applies the objective's
-        # label transform): score them with an objective that does not smooth again.
-        params = self.objective.get_params()
-        if self.objective.is_multiclass and params.get("label_smoothing"):
-            self._scorer = type(self.objective)(**{**params, "label_smoothing": 0.0})
-        else:
-            self._scorer = self.objective
 
     def is_max_optimal(self):
         return False
@@ -141,7 +142,7 @@ class CatBoostMetric:
             raw = raw[0]
             y = np.asarray(target, dtype=np.float64)
         w = None if weight is None else np.asarray(weight, dtype=np.float64)
-        loss = self._scorer.loss(y, raw + self.intercept, w)
+        loss = self.objective.loss(y, raw + self.intercept, w)
         return float(loss.sum()), float(w.sum() if w is not None else len(loss))
 
     def get_final_error(self, error, weight):
@@ -171,19 +172,19 @@ def pool(X, y, objective: Objective | str, sample_weight=None, *, n_classes=None
     """A ``catboost.Pool`` for a gradhess objective.
 
     Softmax labels (class indices or probability rows) become an ``(n, K)``
-    label matrix, with label smoothing applied; binary labels stay ``(n,)``.
+    label matrix (label smoothing is the objective's, applied where it reads them);
+    binary labels stay ``(n,)``.
     Per-cell weights raise an error: CatBoost carries one weight per object.
     """
     cb = _cb()
     obj = e.resolve(objective)
-    t = e.targets(obj, y, sample_weight, n_classes, copy=False)  # CatBoost copies them
+    t = obj.prepare(y, sample_weight, n_classes=n_classes)  # CatBoost copies them
     if t.cell_weights:
         raise ValueError(
             "CatBoost carries one weight per object: per-cell weights of shape "
             f"{t.sample_weight.shape} cannot be used; use gradhess.xgboost or gradhess.lightgbm"
         )
-    label = np.asarray(obj._transform_labels(t.dense()) if obj.is_multiclass else t.y,
-                       dtype=np.float32)
+    label = np.asarray(t.dense(), dtype=np.float32)
     return cb.Pool(X, label=label, weight=t.sample_weight, **kwargs)
 
 
@@ -220,8 +221,8 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """
     cb = _cb()
     obj = e.resolve(objective)
-    t = e.targets(obj, y, sample_weight, n_classes, copy=False)  # CatBoost copies them
-    c = e.intercept(obj, t)
+    t = obj.prepare(y, sample_weight, n_classes=n_classes)  # CatBoost copies them
+    c = obj.init_raw(t)
     params = dict(params or {})
     for key in ("loss_function", "objective"):
         if key in params:

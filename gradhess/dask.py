@@ -23,7 +23,7 @@ import numpy as np
 from . import _engines as e
 from . import _validation as v
 from . import xgboost as gx
-from .objectives import Objective
+from .objectives import Objective, Targets
 
 
 def _modules():
@@ -105,7 +105,8 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
     """The objective's ``init_raw`` over dask arrays, in one pass over the data.
 
     Every registered objective's optimal constant depends on the labels only
-    through the per-class sums ``B_j = sum_i w_ij y_ij`` and ``W_j = sum_i w_ij``;
+    through the per-class sums ``B_j = sum_i w_ij y_ij`` and ``W_j = sum_i w_ij`` (label
+    smoothing is applied to the sums, :meth:`Objective.init_raw_from_sums`);
     they are reduced on the cluster (with the label checks: class range, rows
     summing to 1, probabilities in [0, 1]) and handed to the objective's kernel.
     Returns ``(intercept, K)``.
@@ -114,9 +115,8 @@ def intercept(objective: Objective, y, sample_weight=None, n_classes=None):
     if not total > 0:
         raise ValueError("cannot compute an intercept: the total weight is zero")
     if objective.is_multiclass:
-        return objective._init_raw_kernel(np.asarray(b, dtype=np.float64), np.full(k, total),
-                                          *objective.kernel_args()), k
-    return objective._init_raw_kernel(float(b), float(total), *objective.kernel_args()), None
+        return objective.init_raw_from_sums(np.asarray(b, dtype=np.float64), np.full(k, total)), k
+    return objective.init_raw_from_sums(float(b), float(total)), None
 
 
 def _checked_sums(objective: Objective, y, sample_weight, n_classes):
@@ -153,7 +153,6 @@ def _checked_sums(objective: Objective, y, sample_weight, n_classes):
         checks["min"], checks["max"] = y.min(), y.max()
         if y.ndim == 2:
             checks["sum_dev"] = abs(y.sum(axis=1) - 1.0).max()
-    dense = dense.map_blocks(objective._transform_labels, dtype=np.float64)
     ww = da.ones(y.shape[0], chunks=y.chunks[0]) if w is None else w.astype(np.float64)
     if dense.ndim == 2:
         b = (dense * ww[:, None]).sum(axis=0)
@@ -207,7 +206,7 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
     soft = k is not None and any(yp.ndim == 2 for _, yp, _ in sets)
     # the objective's labels as XGBoost carries them: class indices (num_class) or the
     # label matrix (num_target); label smoothing happens in the objective, on each worker
-    layout = e.Targets(np.zeros((1, k)) if soft else np.zeros(1, dtype=np.int64), k, None)
+    layout = Targets(np.zeros((1, k)) if soft else np.zeros(1, dtype=np.int64), None, k)
     engine_params = gx._engine_params(obj, layout, params, c)
     gx._check_builtin_metric(obj, engine_params, soft, k is None)
 

@@ -250,7 +250,7 @@ def fit(data, *, objective: str, engine: str, out, label=None, proba_columns=Non
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
-        **e.metadata(obj, n_classes, e.intercept(obj, e.targets(obj, y, w, n_classes))),
+        **e.metadata(obj, n_classes, obj.init_raw(y, w, n_classes=n_classes)),
         "engine": engine,
         "classes": [c.item() if hasattr(c, "item") else c for c in classes],
         "features": [str(c) for c in feature_names],

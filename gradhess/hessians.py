@@ -73,6 +73,10 @@ from ._validation import check_number
 #: Every strategy name, in the order tables list them.
 STRATEGIES = ("exact", "gauss_newton", "majorizer", "clip", "constant")
 
+#: The integer code of each strategy, as the compiled kernels take it.
+EXACT, GAUSS_NEWTON, MAJORIZER, CLIP, CONSTANT = range(5)
+CODES = dict(zip(STRATEGIES, range(5)))
+
 #: Strategies whose result is never negative, whatever the inputs.
 NONNEGATIVE = frozenset({"gauss_newton", "majorizer", "clip", "constant"})
 

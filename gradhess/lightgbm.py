@@ -32,7 +32,7 @@ import functools
 import numpy as np
 
 from . import _engines as e
-from .objectives import Objective
+from .objectives import Objective, Targets
 
 
 def _lgb():
@@ -53,7 +53,7 @@ class LightGBMObjective(e.EngineObjective):
                 f"{self.objective.name} is a softmax objective but LightGBM produced one score "
                 f"per row: set num_class to K"
             )
-        return self.gradient_hessian(train_data, lambda: e.labels_and_weights(train_data), preds)
+        return self.gradient_hessian(train_data, preds)
 
 
 class LightGBMMetric(e.EngineMetric):
@@ -97,7 +97,7 @@ def dataset(X, y, objective: Objective | str, sample_weight=None, *, init_score=
     ``lightgbm.Dataset`` (``reference=`` for validation sets, ...).
     """
     obj = e.resolve(objective)
-    return _dataset(X, obj, e.targets(obj, y, sample_weight, n_classes), init_score, intercept,
+    return _dataset(X, obj, obj.prepare(y, sample_weight, n_classes=n_classes, copy=True), init_score, intercept,
                     **kwargs)
 
 
@@ -135,7 +135,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _check_num_class(t: e.Targets, params: dict) -> None:
+def _check_num_class(t: Targets, params: dict) -> None:
     """``params`` passed to ``lightgbm.train``/``cv`` with a Dataset of targets ``t``: the
     class count given must be the labels'."""
     e.check_n_classes(t.n_classes, params, *_NUM_CLASS_KEYS)
@@ -147,12 +147,12 @@ def _check_num_class(t: e.Targets, params: dict) -> None:
         )
 
 
-def _dataset(X, obj: Objective, t: e.Targets, init_score=True, intercept=None, **kwargs):
+def _dataset(X, obj: Objective, t: Targets, init_score=True, intercept=None, **kwargs):
     """:func:`dataset` from validated targets (shared with the Dataset, not copied)."""
     label = t.y.argmax(axis=1) if t.soft else t.y
     weight = None if t.cell_weights else t.sample_weight
     if init_score is True:
-        c = e.intercept(obj, t) if intercept is None else intercept
+        c = obj.init_raw(t) if intercept is None else intercept
         init_score = np.tile(np.atleast_1d(np.asarray(c, np.float64)), (t.n_rows, 1))
         if t.n_classes is None:
             init_score = init_score[:, 0]
@@ -164,7 +164,7 @@ def _dataset(X, obj: Objective, t: e.Targets, init_score=True, intercept=None, *
     return ds
 
 
-def _engine_params(obj: Objective, t: e.Targets, params: dict | None, offset=None) -> dict:
+def _engine_params(obj: Objective, t: Targets, params: dict | None, offset=None) -> dict:
     params = dict(params or {})
     for key in _OBJECTIVE_KEYS:
         if key in params:
@@ -290,8 +290,8 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """
     lgb = _lgb()
     obj = e.resolve(objective)
-    t = e.targets(obj, y, sample_weight, n_classes, copy=False)  # held while training only
-    c = e.intercept(obj, t)
+    t = obj.prepare(y, sample_weight, n_classes=n_classes)  # held while training only
+    c = obj.init_raw(t)
     # softmax objectives: the callables add the intercept to LightGBM's scores, instead of an
     # (n, K) init_score (of which LightGBM keeps two float64 copies)
     offset = c if t.n_classes is not None else None
@@ -302,7 +302,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     valid_sets, valid_names = [], []
     for i, (Xv, yv, wv) in enumerate(eval_list):
         with e.naming_eval_set(i):
-            tv = e.targets(obj, yv, wv, t.n_classes, copy=False)
+            tv = obj.prepare(yv, wv, n_classes=t.n_classes)
         valid_sets.append(_dataset(Xv, obj, tv, init_score=offset is None, intercept=c,
                                    reference=dtrain))
         valid_names.append(f"valid_{i}")

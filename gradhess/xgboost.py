@@ -43,7 +43,7 @@ import numpy as np
 
 from . import _engines as e
 from . import _heap
-from .objectives import Objective
+from .objectives import Objective, Targets
 
 
 def _xgb():
@@ -77,7 +77,7 @@ class XGBoostObjective(e.EngineObjective):
             )
         if not self.objective.is_multiclass and predt.ndim == 2:
             predt = predt[:, 0] if predt.shape[1] == 1 else predt
-        return self.gradient_hessian(dtrain, lambda: e.labels_and_weights(dtrain), predt)
+        return self.gradient_hessian(dtrain, predt)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -146,11 +146,11 @@ def dmatrix(X, y, objective: Objective | str, sample_weight=None, *, n_classes=N
     to ``xgboost.DMatrix``.
     """
     obj = e.resolve(objective)
-    return _dmatrix(X, e.targets(obj, y, sample_weight, n_classes), base_margin=base_margin,
+    return _dmatrix(X, obj.prepare(y, sample_weight, n_classes=n_classes, copy=True), base_margin=base_margin,
                     **kwargs)
 
 
-def _dmatrix(X, t: e.Targets, *, engine_label: bool = True, quantised: bool = False,
+def _dmatrix(X, t: Targets, *, engine_label: bool = True, quantised: bool = False,
              **kwargs):
     """:func:`dmatrix` from validated targets (shared with the DMatrix, not copied).
 
@@ -194,7 +194,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _engine_params(obj: Objective, t: e.Targets, params: dict | None, intercept) -> dict:
+def _engine_params(obj: Objective, t: Targets, params: dict | None, intercept) -> dict:
     params = dict(params or {})
     if "objective" in params:
         raise ValueError(
@@ -274,8 +274,8 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """
     xgb = _xgb()
     obj = e.resolve(objective)
-    t = e.targets(obj, y, sample_weight, n_classes, copy=False)  # held while training only
-    intercept = e.intercept(obj, t)
+    t = obj.prepare(y, sample_weight, n_classes=n_classes)  # held while training only
+    intercept = obj.init_raw(t)
     engine_params = _engine_params(obj, t, params, intercept)
     eval_list = e.as_eval_list(eval_set)
     if early_stopping_rounds and not eval_list:
@@ -293,7 +293,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     evals = [(dtrain, "train")] if verbose_eval else []
     for i, (Xv, yv, wv) in enumerate(eval_list):
         with e.naming_eval_set(i):
-            tv = e.targets(obj, yv, wv, t.n_classes, copy=False)
+            tv = obj.prepare(yv, wv, n_classes=t.n_classes)
         evals.append((_dmatrix(Xv, tv, engine_label=engine_label, quantised=quantised,
                                **({"ref": dtrain, **quantile} if quantised else {})),
                       f"valid_{i}"))

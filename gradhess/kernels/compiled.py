@@ -52,10 +52,15 @@ objectives use the NumPy kernels.
 
 from __future__ import annotations
 
+import logging
 import math
 import platform
+import threading
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from ..hessians import CLIP, CONSTANT, EXACT, GAUSS_NEWTON, MAJORIZER
 
 try:  # pragma: no cover - exercised by whichever environment runs the tests
 
@@ -68,8 +73,7 @@ try:  # pragma: no cover - exercised by whichever environment runs the tests
 except ImportError:  # pragma: no cover
     AVAILABLE = False
 
-#: Hessian strategy name -> the integer code the kernels take.
-STRATEGY_CODES = {"exact": 0, "gauss_newton": 1, "majorizer": 2, "clip": 3, "constant": 4}
+_log = logging.getLogger("gradhess")
 
 if AVAILABLE:
     # error_model="numpy": a division by zero gives inf or nan instead of raising, so that
@@ -501,7 +505,7 @@ if AVAILABLE:
                 g[j, r] = s[r] * p[j, r] - w[j, r] * y[j, r]
         if strategy < 0:
             return
-        if strategy == 0:
+        if strategy == EXACT:
             for j in range(k):
                 for r in range(nb):
                     h[j, r] = s[r] * p[j, r] * q[j, r]
@@ -509,7 +513,7 @@ if AVAILABLE:
         if uniform:
             # u_l = w for every class: G_ll = w p_l (q_l^2 + p_l q_l) = w p_l q_l, and the
             # majorizer adds sum_{m != l} p_l p_m |w - 2 w| = w p_l q_l
-            f = 1.0 if strategy == 1 else 2.0
+            f = 1.0 if strategy == GAUSS_NEWTON else 2.0
             for j in range(k):
                 for r in range(nb):
                     h[j, r] = f * w[j, r] * p[j, r] * q[j, r]
@@ -519,7 +523,7 @@ if AVAILABLE:
             for r in range(nb):
                 uq2[j, r] = w[j, r] * q[j, r] * q[j, r]
         gauss_newton_sums(p, w, a, nb, vec)
-        if strategy == 1:
+        if strategy == GAUSS_NEWTON:
             gauss_newton_from_sums(p, w, uq2, a, h, nb, vec)
         else:
             majorizer_diag(p, q, w, uq2, a, h, nb, work, vec)
@@ -554,11 +558,11 @@ if AVAILABLE:
                 up = uj * p[j, r]
                 total[r] += up
                 other[r] += up if j != a[r] else 0.0
-        if strategy == 2:
+        if strategy == MAJORIZER:
             majorizer_diag(p, q, u, uq2, a, h, nb, work, vec)
             return
         gauss_newton_from_sums(p, u, uq2, a, h, nb, vec)
-        if strategy == 0:
+        if strategy == EXACT:
             for j in range(k):
                 for r in range(nb):
                     h[j, r] += (q[j, r] - p[j, r]) * g[j, r]
@@ -630,10 +634,10 @@ if AVAILABLE:
         for j in range(k):
             for r in range(nb):
                 g[j, r] = wt[j, r] - p[j, r] * total[r]
-                x = y[j, r] * u[j, r] if strategy == 0 else u[j, r] * p[j, r]
+                x = y[j, r] * u[j, r] if strategy == EXACT else u[j, r] * p[j, r]
                 c[r] += x
                 other[r] += x if j != a[r] else 0.0
-        if strategy == 0:
+        if strategy == EXACT:
             # h_l = y_l w v_l q_l^2 + p_l^2 sum_{m != l} y_m w v_m + (q_l - p_l) g_l, the sum
             # over the others as above (gauss_newton_from_sums)
             for j in range(k):
@@ -642,7 +646,7 @@ if AVAILABLE:
                          else max(c[r] - y[j, r] * u[j, r], 0.0))
                     h[j, r] = (y[j, r] * uq2[j, r] + p[j, r] * p[j, r] * o
                                + (q[j, r] - p[j, r]) * g[j, r])
-        elif strategy == 1:
+        elif strategy == GAUSS_NEWTON:
             gauss_newton_from_sums(p, u, uq2, a, h, nb, vec)
         else:
             majorizer_diag(p, q, u, uq2, a, h, nb, work, vec)
@@ -721,11 +725,11 @@ if AVAILABLE:
         for j in range(k - 2, -1, -1):
             for r in range(nb):
                 uu[j, r] = uu[j + 1, r] + up[j, r] * up[j, r]
-        if strategy != 2:
+        if strategy != MAJORIZER:
             for j in range(k):
                 for r in range(nb):
                     h[j, r] = scale * w[j, r] * p[j, r] * p[j, r] * (pp[j, r] + uu[j, r])
-            if strategy == 0:
+            if strategy == EXACT:
                 for j in range(k):
                     for r in range(nb):
                         h[j, r] += (q[j, r] - p[j, r]) * g[j, r]
@@ -781,7 +785,7 @@ if AVAILABLE:
                 g[j, r] = w[j, r] * p[j, r] * (s[r] * p[j, r] * inv2[r] - y[j, r]) * nn[r]
         if strategy < 0:
             return
-        if strategy == 0:
+        if strategy == EXACT:
             for j in range(k):
                 for r in range(nb):
                     b = w[j, r] * (2.0 * y[j, r] * p[j, r] + s[r]
@@ -795,7 +799,7 @@ if AVAILABLE:
         for j in range(k):
             for r in range(nb):
                 other[r] += p[j, r] * p[j, r] if j != a[r] else 0.0
-        factor = 2.0 if strategy == 2 else 1.0
+        factor = 2.0 if strategy == MAJORIZER else 1.0
         for j in range(k):
             for r in range(nb):
                 sq = p[j, r] * p[j, r]
@@ -831,7 +835,7 @@ if AVAILABLE:
         v = a * b
         g = 2.0 * w * (a - y) * v
         h = 2.0 * w * v * v
-        if strategy == 0:
+        if strategy == EXACT:
             h += g * (1.0 - 2.0 * a)
         return g, h
 
@@ -850,7 +854,7 @@ if AVAILABLE:
         g = w * (y * bg * (gamma * a * la - b) + (1.0 - y) * ag * (a - gamma * b * lb))
         if strategy < 0:
             return g, 0.0
-        if strategy == 0:
+        if strategy == EXACT:
             h = w * (y * a * bg * (gamma * la * (b - gamma * a) + (2.0 * gamma + 1.0) * b)
                      + (1.0 - y) * b * ag * (gamma * lb * (a - gamma * b) + (2.0 * gamma + 1.0) * a))
         else:
@@ -944,9 +948,9 @@ if AVAILABLE:
     def core_strategy(strategy):
         """The Hessian a core computes for a strategy code: ``"clip"`` floors the exact
         one afterwards, ``"constant"`` (4) needs none (-1: the gradient only)."""
-        if strategy == 3:
-            return 0
-        if strategy == 4:
+        if strategy == CLIP:
+            return EXACT
+        if strategy == CONSTANT:
             return -1
         return strategy
 
@@ -1261,14 +1265,14 @@ if AVAILABLE:
             core(p, q, s, rest, a, yb, wb, uniform, params, base, g, h, nb, work, vec)
             # the clip floor goes in as h is streamed out (a pass of its own over the block
             # cost more, docs/performance.md), in a pass where the outputs are not streamed
-            if strategy == 3:
+            if strategy == CLIP:
                 for r in range(nb):
                     lo[r] = floor * wbar[r]
                 if not stream:
                     for j in range(k):
                         for r in range(nb):
                             h[j, r] = max(h[j, r], lo[r])
-            elif strategy == 4:
+            elif strategy == CONSTANT:
                 for j in range(k):
                     for r in range(nb):
                         h[j, r] = wb[j, r]
@@ -1276,7 +1280,7 @@ if AVAILABLE:
                 # one output at a time: two streams interleaved a cell at a time would
                 # flush the write-combining buffers with partial cache lines
                 stream_rows(g_out, g, b0, nb, 1.0)
-                if strategy == 3:
+                if strategy == CLIP:
                     stream_rows_floored(h_out, h, lo, b0, nb, scale)
                 else:
                     stream_rows(h_out, h, b0, nb, scale)
@@ -1322,10 +1326,11 @@ if AVAILABLE:
         return bad
 
     @njit(inline="always", **_JIT)
-    def binary_rows(core, z, y, w, alpha, strategy, scale, floor, param, g_out, h_out,
+    def binary_rows(core, z, offset, y, w, alpha, strategy, scale, floor, param, g_out, h_out,
                     stream, start, stop):
         """Rows ``start:stop`` of a sigmoid batch; like :func:`softmax_rows` with (n,) arrays:
-        blocks of rows, the exponentials of a block in one vectorised pass.  ``stream`` is
+        blocks of rows, the exponentials of a block in one vectorised pass, ``offset`` (a
+        number) added to the margins as they are read.  ``stream`` is
         not used: non-temporal stores measured slower here (a row's two outputs are one
         cell each, and the block's scratch is small enough that plain stores do not evict
         it)."""
@@ -1342,7 +1347,7 @@ if AVAILABLE:
             # views of the block: indices from 0 need no wraparound, so loops vectorise
             zv, yv, gv, hv = z[b0:b0 + nb], y[b0:b0 + nb], g_out[b0:b0 + nb], h_out[b0:b0 + nb]
             for r in range(nb):
-                zi = np.float64(zv[r])
+                zi = np.float64(zv[r]) + offset
                 finite = zi * 0.0 == 0.0
                 bad += not finite
                 zb[r] = zi if finite else 0.0
@@ -1356,18 +1361,18 @@ if AVAILABLE:
                 wi = wb[r]
                 yi = (1.0 - alpha) * yv[r] + alpha / 2.0
                 g, h = core(zb[r], eb[r], yi, wi, param, base)
-                if strategy == 3:
+                if strategy == CLIP:
                     h = max(h, floor * wi)
-                elif strategy == 4:
+                elif strategy == CONSTANT:
                     h = wi
                 gv[r] = g
                 hv[r] = h * scale
         return bad
 
     @njit(inline="always", **_JIT)
-    def one_row(core, z, y, w, strategy, scale, floor, params, g, h):
+    def one_row(core, z, y, w, alpha, strategy, scale, floor, params, g, h):
         """One row with a scalar weight, for engines that call the objective per object:
-        the block core on a block of one row."""
+        the block core on a block of one row, the labels smoothed by ``alpha``."""
         k = z.shape[0]
         blk = np.zeros((8, k, 1))
         s, e, p, q, yb, wb, gb, hb = (blk[0], blk[1], blk[2], blk[3], blk[4], blk[5], blk[6],
@@ -1384,7 +1389,7 @@ if AVAILABLE:
         for j in range(k):
             s[j, 0] = z[j] - m
             e[j, 0] = exp_nonpositive(s[j, 0])
-            yb[j, 0] = y[j]
+            yb[j, 0] = (1.0 - alpha) * y[j] + alpha / k
             wb[j, 0] = w
         softmax_parts(e, a, p, q, rest, inv, 1)
         core(p, q, s, rest, a, yb, wb, True, params, core_strategy(strategy), gb, hb, 1, work,
@@ -1392,13 +1397,15 @@ if AVAILABLE:
         for j in range(k):
             g[j] = gb[j, 0]
             hj = hb[j, 0]
-            if strategy == 3 and hj < floor * w:
+            if strategy == CLIP and hj < floor * w:
                 hj = floor * w
-            elif strategy == 4:
+            elif strategy == CONSTANT:
                 hj = w
             h[j] = hj * scale
 
-    # One line per objective and driver: top-level functions, so numba's disk cache finds them.
+    # One line per objective and driver: top-level functions, so numba's disk cache finds
+    # them (a function made by a factory is not found there), gathered per objective in a
+    # ``Compiled`` that the objective class declares.
     @njit(**_JIT)
     def cross_entropy_rows(z, offset, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
         return softmax_rows(cross_entropy_core, z, offset, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop)
@@ -1420,41 +1427,41 @@ if AVAILABLE:
         return softmax_rows(spherical_core, z, offset, y, yidx, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def binary_cross_entropy_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
-        return binary_rows(binary_cross_entropy_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, stream, start, stop)
+    def binary_cross_entropy_rows(z, offset, y, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
+        return binary_rows(binary_cross_entropy_core, z, offset, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def binary_brier_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
-        return binary_rows(binary_brier_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, stream, start, stop)
+    def binary_brier_rows(z, offset, y, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
+        return binary_rows(binary_brier_core, z, offset, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def binary_focal_rows(z, y, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
+    def binary_focal_rows(z, offset, y, w, alpha, strategy, scale, floor, params, g_out, h_out, stream, start, stop):
         # a literal gamma for the usual values: power() folds and the row loop vectorises
         if params[0] == 2.0:
-            return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, 2.0, g_out, h_out, stream, start, stop)
+            return binary_rows(binary_focal_core, z, offset, y, w, alpha, strategy, scale, floor, 2.0, g_out, h_out, stream, start, stop)
         if params[0] == 1.0:
-            return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, 1.0, g_out, h_out, stream, start, stop)
-        return binary_rows(binary_focal_core, z, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, stream, start, stop)
+            return binary_rows(binary_focal_core, z, offset, y, w, alpha, strategy, scale, floor, 1.0, g_out, h_out, stream, start, stop)
+        return binary_rows(binary_focal_core, z, offset, y, w, alpha, strategy, scale, floor, params[0], g_out, h_out, stream, start, stop)
 
     @njit(**_JIT)
-    def cross_entropy_row(z, y, w, strategy, scale, floor, params, g, h):
-        one_row(cross_entropy_core, z, y, w, strategy, scale, floor, params, g, h)
+    def cross_entropy_row(z, y, w, alpha, strategy, scale, floor, params, g, h):
+        one_row(cross_entropy_core, z, y, w, alpha, strategy, scale, floor, params, g, h)
 
     @njit(**_JIT)
-    def brier_row(z, y, w, strategy, scale, floor, params, g, h):
-        one_row(brier_core, z, y, w, strategy, scale, floor, params, g, h)
+    def brier_row(z, y, w, alpha, strategy, scale, floor, params, g, h):
+        one_row(brier_core, z, y, w, alpha, strategy, scale, floor, params, g, h)
 
     @njit(**_JIT)
-    def focal_row(z, y, w, strategy, scale, floor, params, g, h):
-        one_row(focal_core, z, y, w, strategy, scale, floor, params, g, h)
+    def focal_row(z, y, w, alpha, strategy, scale, floor, params, g, h):
+        one_row(focal_core, z, y, w, alpha, strategy, scale, floor, params, g, h)
 
     @njit(**_JIT)
-    def ranked_probability_row(z, y, w, strategy, scale, floor, params, g, h):
-        one_row(ranked_probability_core, z, y, w, strategy, scale, floor, params, g, h)
+    def ranked_probability_row(z, y, w, alpha, strategy, scale, floor, params, g, h):
+        one_row(ranked_probability_core, z, y, w, alpha, strategy, scale, floor, params, g, h)
 
     @njit(**_JIT)
-    def spherical_row(z, y, w, strategy, scale, floor, params, g, h):
-        one_row(spherical_core, z, y, w, strategy, scale, floor, params, g, h)
+    def spherical_row(z, y, w, alpha, strategy, scale, floor, params, g, h):
+        one_row(spherical_core, z, y, w, alpha, strategy, scale, floor, params, g, h)
 
     @njit(**_JIT)
     def cross_entropy_loss_rows(z, offset, y, yidx, w, alpha, params, out, start, stop):
@@ -1476,52 +1483,39 @@ if AVAILABLE:
     def spherical_loss_rows(z, offset, y, yidx, w, alpha, params, out, start, stop):
         return softmax_loss_rows(spherical_loss_core, z, offset, y, yidx, w, alpha, params, out, start, stop)
 
-    #: Softmax kernel name -> per-row loss kernel ``(z, offset, y, yidx, w, alpha, params, out, start,
-    #: stop)`` (the binary losses, one cell a row, stay with NumPy).
-    LOSS_KERNELS = {
-        "cross_entropy": cross_entropy_loss_rows,
-        "brier": brier_loss_rows,
-        "focal": focal_loss_rows,
-        "ranked_probability": ranked_probability_loss_rows,
-        "spherical": spherical_loss_rows,
-    }
-    #: Objective kernel name -> batch kernel over a row range.
-    BATCH_KERNELS = {
-        "cross_entropy": cross_entropy_rows,
-        "brier": brier_rows,
-        "focal": focal_rows,
-        "ranked_probability": ranked_probability_rows,
-        "spherical": spherical_rows,
-        "binary_cross_entropy": binary_cross_entropy_rows,
-        "binary_brier": binary_brier_rows,
-        "binary_focal": binary_focal_rows,
-    }
-    #: Softmax kernel name -> one-row kernel ``(z, y, w, strategy, scale, floor, params, g, h)``.
-    ROW_KERNELS = {
-        "cross_entropy": cross_entropy_row,
-        "brier": brier_row,
-        "focal": focal_row,
-        "ranked_probability": ranked_probability_row,
-        "spherical": spherical_row,
-    }
+
+class Compiled(NamedTuple):
+    """One objective's compiled kernels: ``rows`` (gradient and Hessian of a batch), ``loss``
+    (per-row losses of a batch; None where the NumPy loss is used: binary objectives, one
+    cell a row) and ``row`` (one softmax row, for engines that call the objective per
+    object; None for binary objectives)."""
+
+    rows: Any
+    loss: Any = None
+    row: Any = None
+
+
+if AVAILABLE:
+    cross_entropy = Compiled(cross_entropy_rows, cross_entropy_loss_rows, cross_entropy_row)
+    brier = Compiled(brier_rows, brier_loss_rows, brier_row)
+    focal = Compiled(focal_rows, focal_loss_rows, focal_row)
+    ranked_probability = Compiled(ranked_probability_rows, ranked_probability_loss_rows,
+                                  ranked_probability_row)
+    spherical = Compiled(spherical_rows, spherical_loss_rows, spherical_row)
+    binary_cross_entropy = Compiled(binary_cross_entropy_rows)
+    binary_brier = Compiled(binary_brier_rows)
+    binary_focal = Compiled(binary_focal_rows)
 else:  # pragma: no cover
-    BATCH_KERNELS: dict = {}
-    ROW_KERNELS: dict = {}
-    LOSS_KERNELS: dict = {}
+    cross_entropy = brier = focal = ranked_probability = spherical = None
+    binary_cross_entropy = binary_brier = binary_focal = None
 
 #: Rows below which one thread does the whole batch.
 _MIN_ROWS_PER_THREAD = 20_000
 _POOL = None
-
-
-def threads() -> int:
-    """Threads a batch is split over: ``GRADHESS_NUM_THREADS`` or the CPU count."""
-    import os
-
-    env = os.environ.get("GRADHESS_NUM_THREADS")
-    if env:
-        return max(1, int(env))
-    return os.cpu_count() or 1
+_POOL_LOCK = threading.Lock()
+#: Seconds a first call may take before the compile notice is logged.
+_NOTICE_AFTER = 1.0
+_SEEN: set = set()
 
 
 #: Output bytes (gradient and Hessian together) from which the softmax kernels write with
@@ -1556,34 +1550,72 @@ def read_only(a):
     return a
 
 
-def run(name: str, *args) -> int:
-    """Run batch kernel ``name`` on all rows, split in contiguous ranges over :func:`threads`
-    threads (the kernels release the GIL).  ``args`` are the kernel's arguments up to the
-    outputs ``g, h`` (``stream``, ``start`` and ``stop`` are added here); the inputs are
-    passed read-only (:func:`read_only`).  Returns the number of rows with non-finite
-    margins."""
-    g, h = args[-2:]
-    return run_kernel(BATCH_KERNELS[name], *map(read_only, args[:-2]), g, h, streaming(g, h))
-
-
-def run_loss(name: str, *args) -> int:
-    """:func:`run` for loss kernel ``name``: ``args`` are its arguments up to the output
-    ``out`` (the per-row losses), the inputs passed read-only."""
-    return run_kernel(LOSS_KERNELS[name], *map(read_only, args[:-1]), args[-1])
-
-
-def run_kernel(kernel, *args) -> int:
-    """:func:`run` for any compiled ``kernel(*args, start, stop)`` over ``args[0]``'s rows."""
+def _pool(parts: int):
     global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < parts:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="gradhess")
+        return _POOL
+
+
+def _signature(kernel, args) -> tuple:
+    """What numba compiles a kernel for: the types of its array arguments."""
+    return (kernel,) + tuple((a.dtype.char, a.ndim, a.flags.c_contiguous, a.flags.f_contiguous)
+                             if isinstance(a, np.ndarray) else type(a) for a in args)
+
+
+def run(kernel, *args, n_threads: int = 1, what: str = "") -> int:
+    """Run the gradient and Hessian kernel ``kernel`` (the ``rows`` of a :class:`Compiled`)
+    on all rows: ``args`` are its arguments up to its outputs ``g, h``; the inputs are
+    passed read-only (:func:`read_only`), ``stream``, ``start`` and ``stop`` are added here.
+    Rows are split in contiguous ranges over up to ``n_threads`` threads (the kernels
+    release the GIL).  Returns the number of rows with non-finite margins.
+
+    The first call of a kernel for a signature may compile it (seconds; cached on disk
+    after, see ``docs/performance.md``): when it takes longer than a second, a one-line
+    notice names the kernel (logger ``gradhess``, level WARNING)."""
+    g, h = args[-2:]
+    return run_kernel(kernel, *map(read_only, args[:-2]), g, h, streaming(g, h),
+                      n_threads=n_threads, what=what)
+
+
+def run_loss(kernel, *args, n_threads: int = 1, what: str = "") -> int:
+    """:func:`run` for a loss kernel (the ``loss`` of a :class:`Compiled`): ``args`` are its
+    arguments up to its output, the per-row losses."""
+    return run_kernel(kernel, *map(read_only, args[:-1]), args[-1], n_threads=n_threads,
+                      what=what)
+
+
+def run_kernel(kernel, *args, n_threads: int = 1, what: str = "") -> int:
+    """Any compiled ``kernel(*args, start, stop)`` over ``args[0]``'s rows, split over up to
+    ``n_threads`` threads (as :func:`run`, with the arguments as given)."""
     n = args[0].shape[0]
-    parts = min(threads(), max(1, n // _MIN_ROWS_PER_THREAD))
+    key = _signature(kernel, args)
+    if key not in _SEEN:
+        return _first_call(kernel, args, n, what, key)
+    parts = min(n_threads, max(1, n // _MIN_ROWS_PER_THREAD))
     if parts == 1:
         return int(kernel(*args, 0, n))
-    if _POOL is None or _POOL._max_workers < parts:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="gradhess")
     bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-    futures = [_POOL.submit(kernel, *args, int(bounds[i]), int(bounds[i + 1]))
+    futures = [_pool(parts).submit(kernel, *args, int(bounds[i]), int(bounds[i + 1]))
                for i in range(parts)]
     return int(sum(f.result() for f in futures))
+
+
+def _first_call(kernel, args, n, what, key) -> int:
+    """A kernel's first call for a signature in this process, on one thread: where it has
+    to compile, a notice once it has taken a second (loading it from the disk cache takes
+    well under that)."""
+    from concurrent.futures import TimeoutError as Pending
+
+    future = _pool(1).submit(kernel, *args, 0, n)
+    try:
+        bad = future.result(timeout=_NOTICE_AFTER)
+    except Pending:
+        _log.warning("gradhess: compiling the %s kernel (first use on this machine, or a new "
+                     "input type; cached on disk after) ...", what or kernel.__name__)
+        bad = future.result()
+    _SEEN.add(key)
+    return int(bad)

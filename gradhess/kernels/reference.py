@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import hessians
+
 # Rows are processed in chunks of this many matrix elements where a kernel
 # needs an (n, K, K) temporary (the majorizer), to bound memory.
 _CHUNK_ELEMENTS = 1 << 22
@@ -642,3 +644,49 @@ def binary_focal_init_raw(b, big_w, gamma):
 
     r = _FOCAL_LOGIT_RANGE
     return float(_increasing_root(factor, -r, r, z0))
+
+# --------------------------------------------------------------------------
+# The NumPy backend: the compiled kernels' arguments, these kernels behind them
+# --------------------------------------------------------------------------
+def run(kernels, multiclass: bool, params: tuple, raw, offset, *args) -> int:
+    """Compute what a compiled kernel computes, from the same arguments (see
+    :func:`gradhess.kernels.compiled.run`), with the NumPy kernels of ``kernels`` (a
+    :class:`gradhess.objectives.Kernels`): ``args`` are the labels (softmax: a float64
+    matrix, class indices, ``(n, 1)`` or ``(n, K)`` weights, the unused ones empty;
+    binary: labels and ``(n,)`` weights), the label smoothing, for a gradient the strategy
+    code, ``hessian_scale`` and the clip floor, the compiled kernels' parameter vector
+    (``params`` holds the objective's own) and the outputs (``g, h``, or the per-row
+    losses), which are filled.  Returns the number of rows with a non-finite margin
+    (the outputs are then left as they were)."""
+    labels, rest = (args[:3], args[3:]) if multiclass else (args[:2], args[2:])
+    alpha, outputs = rest[0], rest[-2:] if len(rest) == 7 else rest[-1:]
+    z = raw.astype(np.float64) + offset
+    finite = np.isfinite(z).all(axis=1) if multiclass else np.isfinite(z)
+    n = z.shape[0]
+    bad = n - int(finite.sum())
+    if bad or n == 0:
+        return bad
+    if multiclass:
+        ym, yi, w = labels
+        k = z.shape[1]
+        if ym.shape[0] == 0:
+            y = np.zeros((n, k))
+            y[np.arange(n), yi] = 1.0
+        else:
+            y = ym
+        w = np.ones((n, 1)) if w.shape[0] == 0 else w
+    else:
+        y, w = labels
+        k = 2
+        w = np.ones(n) if w.shape[0] == 0 else w
+    if alpha:
+        y = (1.0 - alpha) * y + alpha / k
+    if len(outputs) == 1:
+        outputs[0][...] = kernels.loss(y, z, w, *params)
+        return 0
+    strategy = hessians.STRATEGIES[rest[1]]
+    g, h = kernels.gradient_hessian(y, z, w, hessians.kernel_strategy(strategy), *params)
+    row_weight = w.mean(axis=1, keepdims=True) if multiclass else w
+    outputs[0][...] = g
+    outputs[1][...] = hessians.finalize(h, strategy, rest[2], row_weight, w)
+    return 0

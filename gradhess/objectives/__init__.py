@@ -1,65 +1,55 @@
 """Objectives and their registry.
 
-Adding an objective takes one kernel (in :mod:`gradhess.kernels.reference`),
-one class (here, in the module of its family) and one line in ``OBJECTIVES``.
+An objective is one class that declares its name, hyperparameters and kernels
+(see :mod:`gradhess.objectives._base`) and is added to :data:`OBJECTIVES` by
+:func:`register`.  Every module of this package is imported here, so a new
+built-in objective is one module (plus its oracle line in the tests and its
+docs); an objective of a user's own is one class (``docs/extending.md``).
 """
 
 from __future__ import annotations
 
-import inspect
+import importlib
+import pkgutil
 
-from ._base import BinaryObjective, Objective, SoftmaxObjective
-from .brier import BinaryBrier, Brier
-from .cross_entropy import BinaryCrossEntropy, SoftmaxCrossEntropy
-from .focal import BinaryFocal, Focal
-from .ordinal import RankedProbability, Spherical
+from ._base import (
+    GAMMA,
+    LABEL_SMOOTHING,
+    OBJECTIVES,
+    BinaryObjective,
+    Kernels,
+    Objective,
+    Param,
+    SoftmaxObjective,
+    Targets,
+    get,
+    instances,
+    register,
+)
+from ._scored import BinaryScore, SoftmaxScore
 
-#: Every objective, by registry name.  Tests, the CLI and the docs iterate over it.
-OBJECTIVES: dict[str, type[Objective]] = {
-    "cross_entropy": SoftmaxCrossEntropy,
-    "brier": Brier,
-    "binary_cross_entropy": BinaryCrossEntropy,
-    "binary_brier": BinaryBrier,
-    "focal": Focal,
-    "binary_focal": BinaryFocal,
-    "ranked_probability": RankedProbability,
-    "spherical": Spherical,
-}
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
 
+#: The registered objective classes, by class name (``gradhess.Brier``, ...).
+CLASSES = {cls.__name__: cls for cls in OBJECTIVES.values()}
+globals().update(CLASSES)
 
-def get(name: str, **params) -> Objective:
-    """Create the objective registered as ``name`` with keyword ``params``.
-
-    >>> get("brier", hessian="majorizer")
-    Brier(hessian='majorizer', hessian_scale=1.0)
-    """
-    try:
-        cls = OBJECTIVES[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown objective {name!r}; registered: {', '.join(sorted(OBJECTIVES))}"
-        ) from None
-    signature = inspect.signature(cls).parameters
-    accepted = set(signature)
-    unknown = sorted(set(params) - accepted)
-    if unknown and not any(p.kind is p.VAR_KEYWORD for p in signature.values()):
-        raise TypeError(f"{name} takes no parameter {', '.join(map(repr, unknown))}; its parameters: "
-                        f"{', '.join(sorted(accepted))}")
-    return cls(**params)
-
-
-__all__ = [
+__all__ = sorted([
     "OBJECTIVES",
-    "BinaryBrier",
-    "BinaryCrossEntropy",
-    "BinaryFocal",
+    "GAMMA",
+    "LABEL_SMOOTHING",
     "BinaryObjective",
-    "Brier",
-    "Focal",
+    "BinaryScore",
+    "Kernels",
     "Objective",
-    "RankedProbability",
-    "SoftmaxCrossEntropy",
+    "Param",
     "SoftmaxObjective",
-    "Spherical",
+    "SoftmaxScore",
+    "Targets",
     "get",
-]
+    "instances",
+    "register",
+    *CLASSES,
+])

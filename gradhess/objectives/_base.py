@@ -1,15 +1,28 @@
-"""The method set every gradhess objective shares.
+"""The method set every gradhess objective shares, and the one path behind it.
 
-An objective is a thin class around its kernels (see :mod:`gradhess.kernels`):
-it validates inputs once, converts them to float64, calls the kernel, applies
-the Hessian strategy (:mod:`gradhess.hessians`) and hands results back in the
-caller's dtype, in the caller's out arrays when given.  It knows nothing of
-boosting engines.
+Labels and weights are validated once, by :meth:`Objective.prepare`, into a
+:class:`Targets` (class indices stay indices).  Every computation then takes the
+same compact arguments to one of two backends with one signature: the fused
+compiled kernels (:mod:`gradhess.kernels.compiled`) or the NumPy reference
+kernels (:mod:`gradhess.kernels.reference`, the definition and the oracle).
+``loss``, ``gradient_hessian``, ``predict_proba`` and ``init_raw`` are thin
+shells over that path; each takes raw labels or a :class:`Targets`.
+
+An objective declares itself once: its ``name``, its hyperparameters
+(:class:`Param`, from which ``__init__``, ``get_params``, validation, the kernels'
+parameter vector and the tests' parameter grids are derived), its default Hessian
+strategy and its :class:`Kernels`.  :func:`register` adds it to the registry.
+Nothing here knows of boosting engines.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
+import math
+import os
+import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -18,29 +31,144 @@ from .. import _validation as v
 from .. import hessians
 from ..kernels import compiled, reference
 
+_log = logging.getLogger("gradhess")
 
-_NO_INDEX = np.empty(0, np.int64)
-_NO_WEIGHT_2D = np.empty((0, 1))
-_NO_WEIGHT_1D = np.empty(0)
+#: Inputs of fewer cells (rows x classes) than this are computed by the NumPy kernels
+#: when :attr:`Objective.backend` is ``"auto"``: a table of that size costs them well
+#: under a millisecond a call, where compiling a kernel on its first use on a machine
+#: takes seconds (``docs/performance.md``, first use).
+SMALL_CELLS = 1 << 14
 
-
-def _kernel_targets(prepared, k: int):
-    """Prepared softmax targets as the compiled kernels take them: a label matrix (empty
-    for class indices), class indices (empty for a matrix), weights (empty for none)."""
-    y = prepared.y
-    hard = y.ndim == 1
-    w = prepared.sample_weight
-    return (np.empty((0, k)) if hard else y, y if hard else _NO_INDEX,
-            _NO_WEIGHT_2D if w is None else w)
+BACKENDS = ("auto", "numba", "numpy")
 
 
-def _kernel_offset(offset, k: int) -> np.ndarray:
-    """A softmax kernel's ``offset`` argument: the given ``(K,)`` float64 or zeros."""
-    return np.zeros(k) if offset is None else offset
+# --------------------------------------------------------------------------- params
+@dataclass(frozen=True)
+class Param:
+    """A declared hyperparameter: a real number in an interval.
+
+    ``kernel``: passed to the kernels (in declaration order) as their parameter
+    vector.  ``grid``: the values the registry-driven tests try besides the default.
+    """
+
+    name: str
+    default: float
+    interval: str
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    kernel: bool = False
+    grid: tuple = ()
+    doc: str = ""
+
+    def check(self, value) -> float:
+        return v.check_number(self.name, value, self.interval, low=self.low, high=self.high,
+                              low_open=self.low_open)
 
 
+#: ``label_smoothing`` alpha: labels become ``(1 - alpha) y + alpha / K`` (K = 2 for a binary
+#: objective) before anything else, in the kernels, the intercepts and every engine alike.
+LABEL_SMOOTHING = Param("label_smoothing", 0.0, "[0, 1)", 0.0, 1.0, grid=(0.3,),
+                        doc="labels become (1 - alpha) y + alpha / K")
+#: Focal losses' focusing parameter ``gamma`` (0 gives cross-entropy).
+GAMMA = Param("gamma", 2.0, "[0, inf)", 0.0, kernel=True, grid=(0.0, 0.5, 1.0, 3.0),
+              doc="focusing parameter; 0 gives cross-entropy")
+
+
+# ------------------------------------------------------------------------- targets
+class Targets:
+    """Labels and weights validated by :meth:`Objective.prepare`, in the compact form the
+    kernels and the engines read.
+
+    ``y``: ``(n,)`` int64 class indices or an ``(n, K)`` float32 or float64 probability
+    matrix (softmax objectives); ``(n,)`` float64 values in [0, 1] (binary ones).
+    ``sample_weight``: None, ``(n,)`` per row or ``(n, K)`` per cell.  ``n_classes``: K,
+    or None for a binary objective.  Arrays are shared, not copied: they must not change
+    while in use.
+    """
+
+    __slots__ = ("y", "sample_weight", "n_classes", "_kernel_arrays")
+
+    def __init__(self, y: np.ndarray, sample_weight: np.ndarray | None, n_classes: int | None):
+        self.y, self.sample_weight, self.n_classes = y, sample_weight, n_classes
+        self._kernel_arrays = None
+
+    @property
+    def n_rows(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def soft(self) -> bool:
+        return self.y.ndim == 2
+
+    @property
+    def cell_weights(self) -> bool:
+        return self.sample_weight is not None and self.sample_weight.ndim == 2
+
+    def dense(self) -> np.ndarray:
+        """Labels as an ``(n, K)`` probability matrix (binary: unchanged)."""
+        if self.n_classes is None or self.soft:
+            return self.y
+        return np.eye(self.n_classes)[self.y]
+
+    def rows(self, index: np.ndarray) -> "Targets":
+        """The targets of rows ``index`` (a data set's slice or subset)."""
+        w = self.sample_weight
+        return Targets(self.y[index], None if w is None else w[index], self.n_classes)
+
+    def row_weight(self) -> np.ndarray | None:
+        """One weight per row (the mean over cells for cell weights)."""
+        if self.sample_weight is None or self.sample_weight.ndim == 1:
+            return self.sample_weight
+        return self.sample_weight.mean(axis=1)
+
+    def row_weight_total(self) -> float:
+        """``sum_i wbar_i`` (``n`` without weights): what a weighted mean divides by."""
+        w = self.row_weight()
+        return float(self.n_rows if w is None else w.sum())
+
+    def kernel_arrays(self):
+        """The kernels' label and weight arguments, made once: softmax ``(y_matrix, y_index,
+        w)`` with a float64 matrix (empty for class indices), int64 indices (empty for a
+        matrix) and ``(n, 1)`` or ``(n, K)`` weights (``(0, 1)`` for none); binary ``(y,
+        w)`` with ``(0,)`` weights for none."""
+        if self._kernel_arrays is None:
+            y, w = self.y, self.sample_weight
+            if self.n_classes is None:
+                self._kernel_arrays = (y, np.empty(0) if w is None else w)
+            else:
+                hard = y.ndim == 1
+                ym = np.empty((0, self.n_classes)) if hard else y.astype(np.float64, copy=False)
+                w2 = np.empty((0, 1)) if w is None else (w[:, None] if w.ndim == 1 else w)
+                self._kernel_arrays = (ym, y if hard else np.empty(0, np.int64), w2)
+        return self._kernel_arrays
+
+    def __repr__(self) -> str:
+        w = None if self.sample_weight is None else self.sample_weight.shape
+        return f"Targets(y={self.y.dtype}{self.y.shape}, sample_weight={w}, n_classes={self.n_classes})"
+
+
+def _contiguous(a):
+    return a if a is None or a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
+
+
+# ------------------------------------------------------------------------- kernels
+@dataclass(frozen=True)
+class Kernels:
+    """An objective's kernels: the NumPy reference (float64 dense in, float64 out, no
+    validation; see :mod:`gradhess.kernels.reference`) and, optionally, the compiled ones
+    (:class:`gradhess.kernels.compiled.Compiled`)."""
+
+    loss: Callable[..., np.ndarray]
+    gradient_hessian: Callable[..., tuple[np.ndarray, np.ndarray]]
+    init_raw: Callable[..., Any]
+    compiled: Any = None
+
+
+# --------------------------------------------------------------------------- outputs
 def _out(out, name: str, raw: np.ndarray) -> np.ndarray:
-    """``out`` checked like :func:`_emit` does, or a new array like ``raw``."""
+    """``out`` checked (``raw``'s shape, float32 or float64, writable), or a new array like
+    ``raw``."""
     if out is None:
         return np.empty(raw.shape, raw.dtype)
     if not isinstance(out, np.ndarray):
@@ -55,20 +183,14 @@ def _out(out, name: str, raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def _check_apart(gradient_out, hessian_out) -> None:
-    """The two output arrays must not share memory (one would overwrite the other)."""
+def _outputs(gradient_out, hessian_out, raw: np.ndarray):
+    """The checked outputs (new arrays where not given) and the margins to read: where an
+    output may overlap the margins, a copy of them, since the compiled kernels write a
+    block of rows before they read the next."""
     if (isinstance(gradient_out, np.ndarray) and isinstance(hessian_out, np.ndarray)
             and np.may_share_memory(gradient_out, hessian_out)
             and np.shares_memory(gradient_out, hessian_out)):
         raise ValueError("gradient_out and hessian_out share memory: give two separate arrays")
-
-
-def _outputs(gradient_out, hessian_out, raw: np.ndarray):
-    """The compiled path's checked outputs (new arrays where not given) and the margins to
-    read: where an output may overlap the margins, a copy of them, since the kernels write
-    a block of rows before they read the next (an output one row ahead of the margins
-    would overwrite margins not read yet)."""
-    _check_apart(gradient_out, hessian_out)
     g = _out(gradient_out, "gradient_out", raw)
     h = _out(hessian_out, "hessian_out", raw)
     if np.may_share_memory(g, raw) or np.may_share_memory(h, raw):
@@ -76,33 +198,74 @@ def _outputs(gradient_out, hessian_out, raw: np.ndarray):
     return g, h, raw
 
 
-def _emit(result: np.ndarray, out: np.ndarray | None, name: str, like: np.ndarray) -> np.ndarray:
-    """Cast a float64 kernel result to ``like``'s dtype, or write it into ``out`` (checked by
-    :func:`_out`: ``like``'s shape, float32 or float64, any memory order)."""
-    if out is None:
-        return result.astype(like.dtype, copy=False)
-    out = _out(out, name, like)
-    out[...] = result
-    return out
+def n_threads_default() -> int:
+    """Threads a batch is split over when ``n_threads`` is None: ``GRADHESS_NUM_THREADS``, or
+    the CPU count."""
+    env = os.environ.get("GRADHESS_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    return os.cpu_count() or 1
 
 
-class Prepared:
-    """Validated labels and weights (from :meth:`Objective.prepare`): ``y`` class indices
-    (int64), a probability matrix or binary labels; ``sample_weight`` None, ``(n, 1)``,
-    ``(n, K)`` or ``(n,)`` (binary); ``shape`` the margins' shape."""
-
-    __slots__ = ("y", "sample_weight", "shape")
-
-    def __init__(self, y, sample_weight, shape):
-        self.y, self.sample_weight, self.shape = y, sample_weight, shape
+def _check_n_threads(n_threads) -> int:
+    if n_threads is None:
+        return n_threads_default()
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer or None; got {n_threads!r}")
+    return int(n_threads)
 
 
+# ------------------------------------------------------------------------ registry
+#: Every objective, by registry name.  Tests, the CLI, the docs and the benchmarks iterate
+#: over it.
+OBJECTIVES: dict[str, type["Objective"]] = {}
+
+
+def register(cls: type["Objective"]) -> type["Objective"]:
+    """Add an objective class to :data:`OBJECTIVES` under its ``name`` (a class decorator).
+
+    A name taken by another class raises ``ValueError``; the same class (by module and
+    qualified name, as when a module is imported again) replaces its entry."""
+    if not (isinstance(cls, type) and issubclass(cls, Objective)) or not cls.name:
+        raise ValueError(f"register takes an Objective subclass with a name; got {cls!r}")
+    old = OBJECTIVES.get(cls.name)
+    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"objective name {cls.name!r} is registered already, by "
+                         f"{old.__module__}:{old.__qualname__}")
+    OBJECTIVES[cls.name] = cls
+    return cls
+
+
+def get(name: str, **params) -> "Objective":
+    """Create the objective registered as ``name`` with keyword ``params``.
+
+    >>> get("brier", hessian="majorizer")
+    Brier(hessian='majorizer', hessian_scale=1.0)
+    """
+    if not isinstance(name, str) or name not in OBJECTIVES:
+        raise ValueError(
+            f"unknown objective {name!r}; registered: {', '.join(sorted(OBJECTIVES))}"
+        )
+    return OBJECTIVES[name](**params)
+
+
+def instances(cls: type["Objective"]):
+    """One instance of ``cls`` per value of each parameter's ``grid`` (the others at their
+    defaults), after the default instance: what the registry-driven tests try."""
+    yield cls()
+    for p in cls.params:
+        for value in p.grid:
+            yield cls(**{p.name: value})
+
+
+# ----------------------------------------------------------------------- objective
 class Objective:
     """Base class: a loss on raw margins with its gradient and Hessian strategies.
 
-    Subclasses set the class attributes below and their kernels; the link
-    (softmax or sigmoid) comes from :class:`SoftmaxObjective` or
-    :class:`BinaryObjective`.
+    A subclass declares ``name``, ``default_hessian``, ``params`` (its own
+    :class:`Param` tuple; ``hessian`` and ``hessian_scale`` are every objective's) and
+    ``kernels``; the link (softmax or sigmoid) comes from :class:`SoftmaxObjective` or
+    :class:`BinaryObjective`.  Hyperparameters are keyword-only.
     """
 
     #: Registry name.
@@ -113,34 +276,61 @@ class Objective:
     default_hessian: ClassVar[str]
     #: The strategies this objective accepts.
     hessian_strategies: ClassVar[tuple[str, ...]] = hessians.STRATEGIES
-
+    #: This class's own hyperparameters.
+    params: ClassVar[tuple[Param, ...]] = ()
     #: Whether the expected score under ``y ~ p`` is minimised at ``p`` (with one weight per
     #: row): then the Gauss-Newton matrix is also the expected Hessian (see
     #: :func:`gradhess.checking.expected_hessian`).  Focal loss is not.
     is_proper: ClassVar[bool] = True
     #: Whether ``(n, K)`` per-cell weights are defined for this loss (softmax objectives).
     cell_weights: ClassVar[bool] = True
-    #: Name of the fused kernel in :mod:`gradhess.kernels.compiled` (None: NumPy kernels only).
-    compiled_kernel: ClassVar[str | None] = None
-    #: Set to False (on a class or an instance) to force the NumPy reference kernels.
-    use_compiled: bool = True
+    #: The kernels.
+    kernels: ClassVar[Kernels]
+    #: ``"auto"`` (compiled kernels, but the NumPy ones for inputs under
+    #: :data:`SMALL_CELLS` cells or without numba), ``"numba"`` or ``"numpy"``; settable
+    #: on a class or an instance.
+    backend: str = "auto"
+    #: Label smoothing alpha (0 for objectives that do not declare it).
+    label_smoothing: float = 0.0
 
-    # Kernels (float64 in, float64 out, no validation), set by each subclass.
-    _loss_kernel: ClassVar[Callable[..., np.ndarray]]
-    _gradient_hessian_kernel: ClassVar[Callable[..., tuple[np.ndarray, np.ndarray]]]
-    _init_raw_kernel: ClassVar[Callable[..., Any]]
-
-    def __init__(self, *, hessian: str | None = None, hessian_scale: float = 1.0):
+    def __init__(self, **params):
+        names = self._param_names()
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise ValueError(
+                f"{self.name or type(self).__name__} takes no parameter "
+                f"{', '.join(map(repr, unknown))}; its parameters: {', '.join(names)}")
+        hessian = params.get("hessian")
         self.hessian = hessians.check_strategy(
-            self.default_hessian if hessian is None else hessian, self.hessian_strategies
-        )
-        self.hessian_scale = hessians.check_scale(hessian_scale)
+            self.default_hessian if hessian is None else hessian, self.hessian_strategies)
+        self.hessian_scale = hessians.check_scale(params.get("hessian_scale", 1.0))
+        for p in self._declared():
+            setattr(self, p.name, p.check(params.get(p.name, p.default)))
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # the signature that get(), help() and scikit-learn read: keyword-only parameters
+        kw = inspect.Parameter.KEYWORD_ONLY
+        cls.__signature__ = inspect.Signature(
+            [inspect.Parameter(p.name, kw, default=p.default) for p in cls._declared()]
+            + [inspect.Parameter("hessian", kw, default=None),
+               inspect.Parameter("hessian_scale", kw, default=1.0)])
 
     # ------------------------------------------------------------------ params
     @classmethod
+    def _declared(cls) -> tuple[Param, ...]:
+        """Every declared :class:`Param` of the class and its bases, bases first."""
+        seen, out = set(), []
+        for klass in reversed(cls.__mro__):
+            for p in klass.__dict__.get("params", ()):
+                if p.name not in seen:
+                    seen.add(p.name)
+                    out.append(p)
+        return tuple(out)
+
+    @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
+        return [p.name for p in cls._declared()] + ["hessian", "hessian_scale"]
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments, as resolved (``hessian`` is never ``None`` here).
@@ -152,10 +342,6 @@ class Objective:
 
     def set_params(self, **params) -> "Objective":
         """Set constructor arguments, validated as in ``__init__``; returns ``self``."""
-        unknown = set(params) - set(self._param_names())
-        if unknown:
-            raise ValueError(f"{type(self).__name__} has no parameter(s) {', '.join(sorted(unknown))}; "
-                             f"valid: {', '.join(self._param_names())}")
         fresh = type(self)(**{**self.get_params(), **params})
         self.__dict__.update(fresh.__dict__)
         return self
@@ -170,74 +356,116 @@ class Objective:
     def __hash__(self) -> int:
         return hash((type(self), tuple(sorted(self.get_params().items()))))
 
-    # ------------------------------------------------------------- interface
-    def _prepare(self, y, raw, sample_weight):
-        """Validate; return ``(y, z, w, raw)``: float64 labels, margins, weights, checked raw."""
-        raise NotImplementedError
+    def _kernel_params(self) -> np.ndarray:
+        """The kernels' parameter vector (declared ``kernel`` parameters; one 0 for none)."""
+        values = [getattr(self, p.name) for p in self._declared() if p.kernel]
+        return np.array(values or (0.0,), dtype=np.float64)
 
-    def kernel_args(self) -> tuple:
-        """Extra arguments of this objective's kernels after the strategy (e.g. ``gamma``)."""
-        return ()
+    # ------------------------------------------------------------- validation
+    def prepare(self, y, sample_weight=None, *, n_classes: int | None = None,
+                copy: bool = False) -> Targets:
+        """Validate labels and weights once; pass the result wherever labels go.
 
-    def _transform_labels(self, y: np.ndarray) -> np.ndarray:
-        """Hook for label transforms such as smoothing; identity by default."""
-        return y
+        For a softmax objective ``y`` is ``(n,)`` class indices (K = ``n_classes``,
+        default ``max(y) + 1``) or an ``(n, K)`` probability matrix (a given ``n_classes``
+        must agree with it); for a binary objective ``(n,)`` values in [0, 1].  Weights
+        are ``(n,)`` per row or ``(n, K)`` per cell.  Labels and weights already in the
+        held dtypes (int64 indices, float32 or float64 label matrices, float64 binary
+        labels and weights) and contiguous are kept as they are (they must not change while
+        in use) unless ``copy``.
+        """
+        return self._prepare(y, sample_weight, n_classes, None, copy)
 
-    def _transform_sums(self, a, big_w):
-        """:meth:`_transform_labels` on the label sums ``a = sum_i w_i y_i`` (weight sums
-        ``big_w``), for an affine transform; identity by default.  The intercepts use it:
-        a class that overrides one must override the other."""
-        return a
+    def _prepare(self, y, sample_weight, n_classes, n_rows, copy, against="y") -> Targets:
+        """:meth:`prepare`; ``n_rows`` (from margins) names them as ``raw`` in the messages."""
+        if isinstance(y, Targets):
+            return self._check_targets(y, sample_weight, n_classes, n_rows)
+        arr = _contiguous(v.as_numeric("y", y))
+        w = None if sample_weight is None else _contiguous(v.as_numeric("sample_weight",
+                                                                         sample_weight))
+        if n_rows is not None:
+            against = "raw"
+        if not self.is_multiclass:
+            if n_classes not in (None, 1, 2):
+                raise ValueError(f"{self.name} is a binary objective but n_classes = {n_classes} "
+                                 f"was requested")
+            n = n_rows if n_rows is not None else (arr.shape[0] if arr.ndim else 0)
+            yb = v.check_binary_labels(arr, n, copy=copy)
+            return Targets(yb, v.check_sample_weight(w, n, None, copy=copy, against=against),
+                           None)
+        if arr.ndim == 2:
+            n, k = arr.shape if n_rows is None else (n_rows, n_classes)
+            if n_rows is None and n_classes is not None and n_classes != k:
+                raise ValueError(f"n_classes={n_classes} but y has {k} columns (shape {arr.shape})")
+            y_out = v.check_softmax_labels(arr, n, k, compact=True)
+            if copy and y_out is arr:
+                y_out = y_out.copy()
+        elif arr.ndim == 1:
+            n = arr.shape[0] if n_rows is None else n_rows
+            if arr.shape[0] != n:
+                raise ValueError(f"y has {arr.shape[0]} rows but raw has {n} (shape {(n, n_classes)})")
+            if n == 0:
+                raise ValueError("y is empty")
+            v.check_finite("y", arr)
+            if n_classes is None:
+                k = v.class_count(arr)
+                if k > 2 * n + 2:
+                    raise ValueError(f"y holds class indices up to {k - 1} for {n} rows: pass the "
+                                     f"class count as n_classes, or encode the labels as 0..K-1")
+            else:
+                k = v.check_count("n_classes", n_classes)
+            y_out = v.check_class_labels(arr, k, copy=copy)
+            if n_classes is None:
+                absent = np.setdiff1d(np.arange(k), y_out)
+                if absent.size:
+                    warnings.warn(f"class indices {absent[:10].tolist()} do not occur in y, so "
+                                  f"K = {k} includes empty classes; labels must be 0..K-1 (pass "
+                                  f"n_classes=K to silence this)", UserWarning, stacklevel=4)
+        else:
+            raise ValueError(
+                f"y must be (n_samples,) class indices or an (n_samples, n_classes) probability "
+                f"matrix; got shape {arr.shape}"
+            )
+        if k < 2:
+            raise ValueError(f"{self.name} is a softmax objective and needs K >= 2 classes; "
+                             f"got K = {k}")
+        weight = v.check_sample_weight(w, n, k, copy=copy, against=against)
+        if weight is not None and weight.shape[1] == 1:
+            weight = weight[:, 0]
+        elif weight is not None and not self.cell_weights:
+            raise ValueError(f"{self.name} takes one weight per row; got sample_weight of shape "
+                             f"{weight.shape} (per-cell weights are not defined for it)")
+        return Targets(y_out, weight, k)
 
-    def _row_weight(self, w: np.ndarray) -> np.ndarray:
-        """Mean weight of each row, broadcastable against the Hessian."""
-        raise NotImplementedError
+    def _check_targets(self, t: Targets, sample_weight, n_classes, n_rows) -> Targets:
+        """Targets given where labels go: they are this kind of objective's, for these
+        margins, and come without a separate ``sample_weight``."""
+        if sample_weight is not None:
+            raise ValueError("sample_weight was given with prepared Targets, which hold theirs")
+        if (t.n_classes is None) == self.is_multiclass:
+            raise ValueError(f"the Targets were prepared for a "
+                             f"{'binary' if t.n_classes is None else 'softmax'} objective; "
+                             f"{self.name} is not one")
+        if n_rows is not None and (t.n_rows, t.n_classes) != (n_rows, n_classes):
+            shape = (t.n_rows,) if t.n_classes is None else (t.n_rows, t.n_classes)
+            got = (n_rows,) if n_classes is None else (n_rows, n_classes)
+            raise ValueError(f"raw has shape {got} but the Targets are for shape {shape}")
+        if n_rows is None and n_classes is not None and t.n_classes != n_classes:
+            raise ValueError(f"n_classes={n_classes} but the Targets hold K = {t.n_classes}")
+        if t.cell_weights and not self.cell_weights:
+            raise ValueError(f"{self.name} takes one weight per row; the Targets hold per-cell "
+                             f"weights of shape {t.sample_weight.shape}")
+        return t
 
-    def loss(self, y, raw, sample_weight=None) -> np.ndarray:
-        """Per-row loss, shape ``(n,)``, in the dtype of ``raw``: the fused compiled kernel
-        where there is one (softmax objectives), else the NumPy definition."""
-        if self.compiled_loss:
-            raw = v.check_raw(raw, multiclass=self.is_multiclass)
-            return self.loss_prepared(self.prepare(y, raw.shape, sample_weight), raw, checked=True)
-        y64, z, w, raw = self._prepare(y, raw, sample_weight)
-        return self._loss_kernel(y64, z, w, *self.kernel_args()).astype(raw.dtype, copy=False)
-
-    @property
-    def compiled_loss(self) -> bool:
-        """Whether :meth:`loss` runs a compiled kernel (softmax objectives; a binary loss is
-        one cell a row, cheap enough in NumPy)."""
-        return self.compiled_path and self.compiled_kernel in compiled.LOSS_KERNELS
-
-    def loss_prepared(self, prepared: "Prepared", raw, *, checked: bool = False,
-                      offset=None) -> np.ndarray:
-        """:meth:`loss` on targets from :meth:`prepare` (an engine's evaluation set, whose
-        labels are validated once): only the margins are checked.  ``offset`` (see
-        :meth:`gradient_hessian_prepared`) is added to the margins first."""
-        raw = self._prepared_raw(prepared, raw, checked)
-        dtype = raw.dtype
-        offset = self._check_offset(offset, raw)
-        if offset is not None and not self.compiled_loss:
-            raw, offset = raw + offset, None
-        if not self.compiled_loss:  # the NumPy definition, on the validated targets as they are
-            if not checked:
-                v.check_finite("raw", raw)  # the compiled losses count bad rows instead
-            y = prepared.y
-            if self.is_multiclass and y.ndim == 1:
-                y = np.eye(raw.shape[1])[y]
-            w = prepared.sample_weight
-            if w is None:
-                w = np.ones((raw.shape[0], 1) if self.is_multiclass else raw.shape[0])
-            loss = self._loss_kernel(self._transform_labels(y.astype(np.float64, copy=False)),
-                                     raw.astype(np.float64), w, *self.kernel_args())
-            return loss.astype(dtype, copy=False)
-        out = np.empty(raw.shape[0])
-        ym, yi, w = _kernel_targets(prepared, raw.shape[1])
-        params = np.array(self.kernel_args() or (0.0,), dtype=np.float64)
-        bad = compiled.run_loss(self.compiled_kernel, raw, _kernel_offset(offset, raw.shape[1]),
-                                ym, yi, w, float(getattr(self, "label_smoothing", 0.0)), params, out)
-        if bad:
-            v.check_finite("raw", raw)  # raises, naming the first bad row
-        return out.astype(dtype, copy=False)
+    def _margins(self, raw, labels) -> np.ndarray:
+        """Margins as float32 or float64 of the right number of dimensions; finiteness is
+        checked here for raw labels (with the labels) and by the kernels for Targets."""
+        if not isinstance(labels, Targets) or not isinstance(raw, np.ndarray) \
+                or raw.dtype not in (np.float32, np.float64) \
+                or raw.ndim != (2 if self.is_multiclass else 1):
+            return v.check_raw(raw, multiclass=self.is_multiclass,
+                               finite=not isinstance(labels, Targets))
+        return raw
 
     def _check_offset(self, offset, raw: np.ndarray):
         """``offset`` as float64: ``(K,)`` for a softmax objective, a number for a binary one
@@ -253,15 +481,67 @@ class Objective:
             raise ValueError(f"offset must be finite; got {off}")
         return off
 
-    def _prepared_raw(self, prepared: "Prepared", raw, checked: bool) -> np.ndarray:
-        raw = np.asarray(raw)
-        if not checked:
-            if raw.shape != prepared.shape:
-                raise ValueError(f"raw has shape {raw.shape} but the prepared targets are for "
-                                 f"shape {prepared.shape}")
-            if raw.dtype not in (np.float32, np.float64):
-                raw = v.check_raw(raw, multiclass=self.is_multiclass)
-        return raw
+    # ---------------------------------------------------------------- backends
+    def _compiled(self, raw: np.ndarray):
+        """The compiled kernels to run on ``raw``, or None for the NumPy ones."""
+        backend = self.backend
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}; "
+                             f"got {backend!r}")
+        kernels = self.kernels.compiled if compiled.AVAILABLE else None
+        if backend == "numpy" or kernels is None:
+            if backend == "numba":
+                raise ValueError(f"backend='numba': {self.name} has no compiled kernels here"
+                                 + ("" if compiled.AVAILABLE else " (numba is not installed)"))
+            return None
+        if backend == "auto" and raw.size < SMALL_CELLS:
+            return None
+        return kernels
+
+    def _run(self, t: Targets, raw: np.ndarray, offset, outputs, n_threads) -> None:
+        """The one compute path: gradient and Hessian (``outputs = (g, h)``) or, with
+        ``outputs = (loss,)``, the per-row loss, by the compiled or the NumPy backend with
+        the same arguments.  Raises, naming the first row, on non-finite margins."""
+        kernels = self._compiled(raw)
+        gradient = len(outputs) == 2
+        kernel = None if kernels is None else (kernels.rows if gradient else kernels.loss)
+        k = raw.shape[1] if self.is_multiclass else None
+        if k:
+            off = np.zeros(k) if offset is None else offset
+        else:
+            off = 0.0 if offset is None else float(offset)
+        args = (raw, off, *t.kernel_arrays(), self.label_smoothing)
+        if gradient:
+            args += (hessians.CODES[self.hessian], self.hessian_scale, hessians.CLIP_FLOOR)
+        args += (self._kernel_params(), *outputs)
+        if kernel is None:
+            params = tuple(getattr(self, p.name) for p in self._declared() if p.kernel)
+            bad = reference.run(self.kernels, self.is_multiclass, params, *args)
+        else:
+            what = f"{self.name} {'gradient' if gradient else 'loss'}"
+            bad = (compiled.run if gradient else compiled.run_loss)(
+                kernel, *args, n_threads=n_threads, what=what)
+        if bad:
+            v.check_finite("raw", raw)  # raises, naming the first bad row
+            v.check_finite("raw + offset", raw + off)  # an offset that overflows them
+
+    # ------------------------------------------------------------- the method set
+    def loss(self, y, raw, sample_weight=None, *, offset=None,
+             n_threads: int | None = None) -> np.ndarray:
+        """Per-row loss, shape ``(n,)``, in the dtype of ``raw``.
+
+        ``y``: labels, or :class:`Targets` from :meth:`prepare` (then only the margins are
+        checked, and non-finite ones are found by the kernel).  ``offset``: added to every
+        row's margins first, ``(K,)`` for a softmax objective (a number for a binary one):
+        an intercept the engine's scores do not include.
+        """
+        raw = self._margins(raw, y)
+        t = self._prepare(y, sample_weight, raw.shape[1] if raw.ndim == 2 else None,
+                          raw.shape[0], False)
+        offset = self._check_offset(offset, raw)
+        out = np.empty(raw.shape[0])
+        self._run(t, raw, offset, (out,), _check_n_threads(n_threads))
+        return out.astype(raw.dtype, copy=False)
 
     def gradient_hessian(
         self,
@@ -269,102 +549,78 @@ class Objective:
         raw,
         sample_weight=None,
         *,
+        offset=None,
         gradient_out: np.ndarray | None = None,
         hessian_out: np.ndarray | None = None,
+        n_threads: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Gradient and Hessian diagonal (by ``self.hessian``) w.r.t. the margins.
 
-        Both have the shape and dtype of ``raw``; when ``gradient_out`` /
-        ``hessian_out`` are given (same shape, float32 or float64, any memory
-        order; keyword-only, so that an array meant for them is never taken for
-        ``sample_weight``) they are filled in place and returned.  They must not share
+        ``y`` and ``offset`` as in :meth:`loss`.  Both results have the shape and dtype of
+        ``raw``; ``gradient_out`` / ``hessian_out`` (same shape, float32 or float64, any
+        memory order) are filled in place and returned when given.  They must not share
         memory with each other; one that overlaps ``raw`` is allowed (the margins are then
-        read from a copy).
+        read from a copy).  ``n_threads``: threads the rows are split over (default
+        ``GRADHESS_NUM_THREADS`` or the CPU count).
         """
-        if self.compiled_path:
-            raw = v.check_raw(raw, multiclass=self.is_multiclass)
-            return self.gradient_hessian_prepared(self.prepare(y, raw.shape, sample_weight), raw,
-                                                  gradient_out, hessian_out, checked=True)
-        _check_apart(gradient_out, hessian_out)
-        y64, z, w, raw = self._prepare(y, raw, sample_weight)
-        g, h = self._gradient_hessian_kernel(y64, z, w, hessians.kernel_strategy(self.hessian),
-                                             *self.kernel_args())
-        h = hessians.finalize(h, self.hessian, self.hessian_scale, self._row_weight(w), w)
-        return _emit(g, gradient_out, "gradient_out", raw), _emit(h, hessian_out, "hessian_out", raw)
-
-    # -------------------------------------------------------- compiled path
-    @property
-    def compiled_path(self) -> bool:
-        """Whether :meth:`gradient_hessian` runs the fused compiled kernel."""
-        return bool(self.use_compiled and self.compiled_kernel
-                    and self.compiled_kernel in compiled.BATCH_KERNELS)
-
-    def prepare(self, y, shape: tuple, sample_weight=None) -> "Prepared":
-        """Validate labels and weights once for margins of ``shape``, in the compact form
-        the compiled kernels read (class indices stay indices); pass the result to
-        :meth:`gradient_hessian_prepared` every boosting round.  Labels and weights already
-        in the kernels' dtypes (int64 class indices, float64 label matrices, binary labels
-        and weights) are kept as they are, not copied: they must not change while in use."""
-        if self.is_multiclass:
-            n, k = shape
-            labels = v.check_softmax_labels(y, n, k, compact=True)
-            if labels.ndim == 2 and labels.dtype != np.float64:
-                labels = labels.astype(np.float64)  # one kernel signature for soft labels
-            w = self._check_weight(sample_weight, n, k, copy=False)
-        else:
-            (n,) = shape
-            k = None
-            labels = v.check_binary_labels(y, n, copy=False)
-            w = v.check_sample_weight(sample_weight, n, None, copy=False)
-        return Prepared(labels, w, tuple(shape))
-
-    def gradient_hessian_prepared(self, prepared: "Prepared", raw, gradient_out=None,
-                                  hessian_out=None, *, checked: bool = False, offset=None):
-        """:meth:`gradient_hessian` on targets from :meth:`prepare`: only the margins are
-        checked (shape; non-finite values are detected inside the kernel).
-
-        ``offset``: added to every row's margins first, ``(K,)`` for a softmax objective (a
-        number for a binary one): an intercept the engine's scores do not include.  The
-        softmax kernels add it as they read the margins; elsewhere ``raw + offset`` is
-        formed (a temporary)."""
-        raw = self._prepared_raw(prepared, raw, checked)
+        raw = self._margins(raw, y)
+        t = self._prepare(y, sample_weight, raw.shape[1] if raw.ndim == 2 else None,
+                          raw.shape[0], False)
         offset = self._check_offset(offset, raw)
-        if offset is not None and not (self.compiled_path and self.is_multiclass):
-            gradient_out = _out(gradient_out, "gradient_out", raw)
-            hessian_out = _out(hessian_out, "hessian_out", raw)
-            raw, offset = raw + offset, None
-        if not self.compiled_path:
-            w = prepared.sample_weight
-            y = prepared.y
-            return Objective.gradient_hessian(self, y, raw, None if w is None else
-                                              (w[:, 0] if w.ndim == 2 and w.shape[1] == 1 else w),
-                                              gradient_out=gradient_out, hessian_out=hessian_out)
         g, h, raw = _outputs(gradient_out, hessian_out, raw)
-        alpha = float(getattr(self, "label_smoothing", 0.0))
-        params = np.array(self.kernel_args() or (0.0,), dtype=np.float64)
-        code = compiled.STRATEGY_CODES[self.hessian]
-        floor = hessians.CLIP_FLOOR
-        if self.is_multiclass:
-            ym, yi, w = _kernel_targets(prepared, raw.shape[1])
-            bad = compiled.run(self.compiled_kernel, raw, _kernel_offset(offset, raw.shape[1]), ym,
-                               yi, w, alpha, code, self.hessian_scale, floor, params, g, h)
-        else:
-            w = prepared.sample_weight
-            w = _NO_WEIGHT_1D if w is None else w
-            bad = compiled.run(self.compiled_kernel, raw, prepared.y, w, alpha, code,
-                               self.hessian_scale, floor, params, g, h)
-        if bad:
-            v.check_finite("raw", raw)  # raises, naming the first bad row
+        self._run(t, raw, offset, (g, h), _check_n_threads(n_threads))
         return g, h
+
+    def predict_proba(self, raw) -> np.ndarray:
+        raise NotImplementedError
+
+    def init_raw(self, y, sample_weight=None, *, n_classes: int | None = None):
+        """The constant margins that minimise the weighted loss: ``(K,)`` float64 for a
+        softmax objective, a float for a binary one.
+
+        ``y``: labels or :class:`Targets`; for class indices K comes from ``n_classes``
+        (default ``max(y) + 1``).  A class that carries no label mass would need a margin of
+        ``-inf``; its probability is floored at ``INIT_PROBA_FLOOR`` (1e-12) instead.
+        """
+        t = self._prepare(y, sample_weight, n_classes, None, False)
+        a, big_w = self.label_sums(t)
+        if not (np.sum(big_w) > 0):
+            raise ValueError(f"cannot compute an intercept: the total weight of the {t.n_rows} "
+                             f"rows is zero")
+        return self.init_raw_from_sums(a, big_w)
+
+    def label_sums(self, t: Targets):
+        """``A_j = sum_i w_ij y_ij`` and ``W_j = sum_i w_ij`` (``(K,)``; floats for a binary
+        objective), before label smoothing: all an intercept depends on."""
+        if self.is_multiclass:
+            return class_sums(t.y, t.sample_weight, t.n_classes)
+        w = t.sample_weight
+        if w is None:
+            return float(t.y.sum()), float(t.n_rows)
+        return float(w @ t.y), float(w.sum())
+
+    def init_raw_from_sums(self, a, big_w):
+        """:meth:`init_raw` from :meth:`label_sums` (summed over any partition of the rows,
+        as on Dask): label smoothing applied to the sums, then the objective's minimiser."""
+        total = float(np.sum(big_w)) if self.is_multiclass else float(big_w)
+        if not (total > 0):
+            raise ValueError("cannot compute an intercept: the total weight of the rows is zero")
+        alpha = self.label_smoothing
+        if alpha:
+            k = np.shape(a)[0] if self.is_multiclass else 2
+            a = (1.0 - alpha) * np.asarray(a, dtype=np.float64) + alpha / k * np.asarray(big_w)
+            a = a if self.is_multiclass else float(a)
+        params = tuple(getattr(self, p.name) for p in self._declared() if p.kernel)
+        return self.kernels.init_raw(a, big_w, *params)
 
 
 def class_sums(labels: np.ndarray, w: np.ndarray | None, k: int):
     """The sums the intercepts need, ``A_j = sum_i w_ij y_ij`` and ``W_j = sum_i w_ij``
     (float64 ``(K,)``), without an ``(n, K)`` temporary: ``labels`` are int64 class
-    indices or an ``(n, K)`` probability matrix, ``w`` is None, ``(n, 1)`` or ``(n, K)``."""
+    indices or an ``(n, K)`` probability matrix, ``w`` is None, ``(n,)`` or ``(n, K)``."""
     n = labels.shape[0]
-    cells = w is not None and w.shape[1] > 1
-    row = None if w is None or cells else w[:, 0]
+    cells = w is not None and w.ndim == 2
+    row = w if w is not None and not cells else None
     if labels.ndim == 1:
         if cells:
             a = np.bincount(labels, weights=w[np.arange(n), labels], minlength=k)
@@ -390,66 +646,10 @@ class SoftmaxObjective(Objective):
 
     is_multiclass = True
 
-    def _prepare(self, y, raw, sample_weight):
-        raw = v.check_raw(raw, multiclass=True)
-        n, k = raw.shape
-        y64 = self._transform_labels(v.check_softmax_labels(y, n, k))
-        w = self._check_weight(sample_weight, n, k)
-        if w is None:
-            w = np.ones((n, 1))
-        return y64, raw.astype(np.float64), w, raw
-
-    def _check_weight(self, sample_weight, n, k, copy=True):
-        w = v.check_sample_weight(sample_weight, n, k, copy=copy)
-        if w is not None and w.shape[1] > 1 and not self.cell_weights:
-            raise ValueError(f"{self.name} takes one weight per row; got sample_weight of shape "
-                             f"{np.shape(sample_weight)} (per-cell weights are not defined for it)")
-        return w
-
-    def _row_weight(self, w):
-        return w.mean(axis=1, keepdims=True)
-
     def predict_proba(self, raw) -> np.ndarray:
         """Class probabilities ``softmax(raw)``, shape ``(n, K)``, rows summing to 1."""
         raw = v.check_raw(raw, multiclass=True)
         return reference.softmax(raw.astype(np.float64)).astype(raw.dtype, copy=False)
-
-    def init_raw(self, y, sample_weight=None, *, n_classes: int | None = None) -> np.ndarray:
-        """The constant margins ``(K,)`` (float64) that minimise the weighted loss.
-
-        ``K`` comes from the label matrix, or from ``n_classes`` (default:
-        ``max(y) + 1``) for class indices.  A class that carries no label mass
-        would need a margin of ``-inf``; its probability is floored at
-        ``gradhess.kernels.reference.INIT_PROBA_FLOOR`` (1e-12) instead.
-        """
-        arr = np.asarray(y)
-        if arr.ndim == 2:
-            k = arr.shape[1]
-            if n_classes is not None and n_classes != k:
-                raise ValueError(f"n_classes={n_classes} but y has {k} columns (shape {arr.shape})")
-        elif arr.ndim == 1:
-            if n_classes is None:
-                if arr.size == 0:
-                    raise ValueError("y is empty: cannot compute an intercept from 0 rows")
-                numeric = v.as_numeric("y", arr)
-                v.check_finite("y", numeric)
-                n_classes = int(numeric.max()) + 1
-            k = n_classes
-        else:
-            raise ValueError(
-                f"y must be (n_samples,) class indices or an (n_samples, n_classes) "
-                f"probability matrix; got shape {arr.shape}"
-            )
-        if k < 2:
-            raise ValueError(f"a softmax objective needs K >= 2 classes; got K = {k}")
-        n = arr.shape[0]
-        labels = v.check_softmax_labels(arr, n, k, compact=True)
-        a, big_w = class_sums(labels, self._check_weight(sample_weight, n, k, copy=False), k)
-        if not (big_w.sum() > 0):
-            raise ValueError(
-                f"cannot compute an intercept: the total weight of the {n} rows is zero"
-            )
-        return self._init_raw_kernel(self._transform_sums(a, big_w), big_w, *self.kernel_args())
 
 
 class BinaryObjective(Objective):
@@ -461,70 +661,7 @@ class BinaryObjective(Objective):
 
     is_multiclass = False
 
-    def _prepare(self, y, raw, sample_weight):
-        raw = v.check_raw(raw, multiclass=False)
-        (n,) = raw.shape
-        y64 = self._transform_labels(v.check_binary_labels(y, n))
-        w = v.check_sample_weight(sample_weight, n, None)
-        if w is None:
-            w = np.ones(n)
-        return y64, raw.astype(np.float64), w, raw
-
-    def _row_weight(self, w):
-        return w
-
     def predict_proba(self, raw) -> np.ndarray:
         """Probabilities of the positive class ``sigmoid(raw)``, shape ``(n,)``."""
         raw = v.check_raw(raw, multiclass=False)
         return reference.sigmoid(raw.astype(np.float64)).astype(raw.dtype, copy=False)
-
-    def init_raw(self, y, sample_weight=None) -> float:
-        """The constant margin (a float) that minimises the weighted loss: the logit of the
-        weighted mean label, its probability clipped to ``[1e-12, 1 - 1e-12]``."""
-        arr = np.asarray(y)
-        n = arr.shape[0] if arr.ndim else 0
-        y64 = v.check_binary_labels(arr, n)
-        w = v.check_sample_weight(sample_weight, n, None)
-        b, big_w = (float(y64.sum()), float(n)) if w is None else (float(w @ y64), float(w.sum()))
-        if not (big_w > 0):
-            raise ValueError(
-                f"cannot compute an intercept: the total weight of the {n} rows is zero"
-            )
-        return self._init_raw_kernel(self._transform_sums(b, big_w), big_w, *self.kernel_args())
-
-
-class LabelSmoothing:
-    """Mixin: ``label_smoothing`` alpha in [0, 1) replaces the labels by
-    ``(1 - alpha) y + alpha / K`` (K = 2 for binary objectives) before anything else."""
-
-    def __init__(self, *, label_smoothing: float = 0.0, hessian: str | None = None,
-                 hessian_scale: float = 1.0):
-        self.label_smoothing = v.check_number("label_smoothing", label_smoothing, "[0, 1)",
-                                              low=0.0, high=1.0)
-        super().__init__(hessian=hessian, hessian_scale=hessian_scale)
-
-    def _transform_labels(self, y: np.ndarray) -> np.ndarray:
-        if self.label_smoothing:
-            k = y.shape[1] if y.ndim == 2 else 2
-            return (1.0 - self.label_smoothing) * y + self.label_smoothing / k
-        return y
-
-    def _transform_sums(self, a, big_w):
-        if self.label_smoothing:
-            k = np.shape(a)[0] if np.ndim(a) else 2
-            return (1.0 - self.label_smoothing) * a + self.label_smoothing / k * big_w
-        return a
-
-
-class Focusing:
-    """Mixin: the focusing parameter ``gamma`` >= 0 of focal losses (0 gives cross-entropy)."""
-
-    is_proper = False
-
-    def __init__(self, *, gamma: float = 2.0, hessian: str | None = None,
-                 hessian_scale: float = 1.0):
-        self.gamma = v.check_number("gamma", gamma, "[0, inf)", low=0.0)
-        super().__init__(hessian=hessian, hessian_scale=hessian_scale)
-
-    def kernel_args(self) -> tuple:
-        return (self.gamma,)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ..kernels import reference as k
-from ._base import BinaryObjective, SoftmaxObjective
+from ..kernels import compiled, reference
+from ._base import BinaryObjective, Kernels, SoftmaxObjective, register
 
 
+@register
 class Brier(SoftmaxObjective):
     r"""Multiclass Brier score on a softmax link, with per-row or per-cell weights.
 
@@ -59,14 +60,12 @@ class Brier(SoftmaxObjective):
     """
 
     name = "brier"
-    compiled_kernel = "brier"
     default_hessian = "gauss_newton"
-    _loss_kernel = staticmethod(k.brier_loss)
-    _gradient_hessian_kernel = staticmethod(k.brier_gradient_hessian)
-    _init_raw_kernel = staticmethod(k.brier_init_raw)
+    kernels = Kernels(reference.brier_loss, reference.brier_gradient_hessian, reference.brier_init_raw,
+                      compiled.brier)
 
 
-
+@register
 class BinaryBrier(BinaryObjective):
     r"""Binary Brier score on a sigmoid link, labels in [0, 1].
 
@@ -104,8 +103,6 @@ class BinaryBrier(BinaryObjective):
     """
 
     name = "binary_brier"
-    compiled_kernel = "binary_brier"
     default_hessian = "gauss_newton"
-    _loss_kernel = staticmethod(k.binary_brier_loss)
-    _gradient_hessian_kernel = staticmethod(k.binary_brier_gradient_hessian)
-    _init_raw_kernel = staticmethod(k.binary_init_raw)
+    kernels = Kernels(reference.binary_brier_loss, reference.binary_brier_gradient_hessian, reference.binary_init_raw,
+                      compiled.binary_brier)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ..kernels import reference as k
-from ._base import BinaryObjective, LabelSmoothing, SoftmaxObjective
+from ..kernels import compiled, reference
+from ._base import LABEL_SMOOTHING, BinaryObjective, Kernels, SoftmaxObjective, register
 
 
-class SoftmaxCrossEntropy(LabelSmoothing, SoftmaxObjective):
+@register
+class SoftmaxCrossEntropy(SoftmaxObjective):
     r"""Softmax cross-entropy with hard or soft labels and per-row or per-cell weights.
 
     With :math:`p_i = \mathrm{softmax}(z_i)` and
@@ -56,15 +57,14 @@ class SoftmaxCrossEntropy(LabelSmoothing, SoftmaxObjective):
     """
 
     name = "cross_entropy"
-    compiled_kernel = "cross_entropy"
     default_hessian = "exact"
-    _loss_kernel = staticmethod(k.cross_entropy_loss)
-    _gradient_hessian_kernel = staticmethod(k.cross_entropy_gradient_hessian)
-    _init_raw_kernel = staticmethod(k.cross_entropy_init_raw)
+    params = (LABEL_SMOOTHING,)
+    kernels = Kernels(reference.cross_entropy_loss, reference.cross_entropy_gradient_hessian, reference.cross_entropy_init_raw,
+                      compiled.cross_entropy)
 
 
-
-class BinaryCrossEntropy(LabelSmoothing, BinaryObjective):
+@register
+class BinaryCrossEntropy(BinaryObjective):
     r"""Binary cross-entropy (log loss) on a sigmoid link, hard or soft labels in [0, 1].
 
     With :math:`p_i = \sigma(z_i)`:
@@ -102,9 +102,8 @@ class BinaryCrossEntropy(LabelSmoothing, BinaryObjective):
     """
 
     name = "binary_cross_entropy"
-    compiled_kernel = "binary_cross_entropy"
     default_hessian = "exact"
-    _loss_kernel = staticmethod(k.binary_cross_entropy_loss)
-    _gradient_hessian_kernel = staticmethod(k.binary_cross_entropy_gradient_hessian)
-    _init_raw_kernel = staticmethod(k.binary_init_raw)
+    params = (LABEL_SMOOTHING,)
+    kernels = Kernels(reference.binary_cross_entropy_loss, reference.binary_cross_entropy_gradient_hessian, reference.binary_init_raw,
+                      compiled.binary_cross_entropy)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ..kernels import reference as k
-from ._base import BinaryObjective, Focusing, SoftmaxObjective
+from ..kernels import compiled, reference
+from ._base import GAMMA, BinaryObjective, Kernels, SoftmaxObjective, register
 
 
-class Focal(Focusing, SoftmaxObjective):
+@register
+class Focal(SoftmaxObjective):
     r"""Multiclass focal loss with focusing parameter ``gamma``, hard or soft labels.
 
     With :math:`p = \mathrm{softmax}(z)`, :math:`q = 1 - p` and, per class,
@@ -57,14 +58,15 @@ class Focal(Focusing, SoftmaxObjective):
     """
 
     name = "focal"
-    compiled_kernel = "focal"
     default_hessian = "gauss_newton"
-    _loss_kernel = staticmethod(k.focal_loss)
-    _gradient_hessian_kernel = staticmethod(k.focal_gradient_hessian)
-    _init_raw_kernel = staticmethod(k.focal_init_raw)
+    params = (GAMMA,)
+    is_proper = False
+    kernels = Kernels(reference.focal_loss, reference.focal_gradient_hessian, reference.focal_init_raw,
+                      compiled.focal)
 
 
-class BinaryFocal(Focusing, BinaryObjective):
+@register
+class BinaryFocal(BinaryObjective):
     r"""Binary focal loss on a sigmoid link, labels in [0, 1], focusing parameter ``gamma``.
 
     With :math:`a = \sigma(z)`, :math:`b = 1 - a`:
@@ -98,8 +100,8 @@ class BinaryFocal(Focusing, BinaryObjective):
     """
 
     name = "binary_focal"
-    compiled_kernel = "binary_focal"
     default_hessian = "gauss_newton"
-    _loss_kernel = staticmethod(k.binary_focal_loss)
-    _gradient_hessian_kernel = staticmethod(k.binary_focal_gradient_hessian)
-    _init_raw_kernel = staticmethod(k.binary_focal_init_raw)
+    params = (GAMMA,)
+    is_proper = False
+    kernels = Kernels(reference.binary_focal_loss, reference.binary_focal_gradient_hessian, reference.binary_focal_init_raw,
+                      compiled.binary_focal)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ..kernels import reference as k
-from ._base import SoftmaxObjective
+from ..kernels import compiled, reference
+from ._base import Kernels, SoftmaxObjective, register
 
 
+@register
 class RankedProbability(SoftmaxObjective):
     r"""Ranked probability score (Epstein, 1969) for ordered classes ``0 < 1 < ... < K-1``.
 
@@ -50,14 +51,13 @@ class RankedProbability(SoftmaxObjective):
     """
 
     name = "ranked_probability"
-    compiled_kernel = "ranked_probability"
     default_hessian = "gauss_newton"
     cell_weights = False
-    _loss_kernel = staticmethod(k.ranked_probability_loss)
-    _gradient_hessian_kernel = staticmethod(k.ranked_probability_gradient_hessian)
-    _init_raw_kernel = staticmethod(k.mean_label_init_raw)
+    kernels = Kernels(reference.ranked_probability_loss, reference.ranked_probability_gradient_hessian, reference.mean_label_init_raw,
+                      compiled.ranked_probability)
 
 
+@register
 class Spherical(SoftmaxObjective):
     r"""Spherical score as a loss, hard or soft labels, one weight per row.
 
@@ -100,9 +100,7 @@ class Spherical(SoftmaxObjective):
     """
 
     name = "spherical"
-    compiled_kernel = "spherical"
     default_hessian = "gauss_newton"
     cell_weights = False
-    _loss_kernel = staticmethod(k.spherical_loss)
-    _gradient_hessian_kernel = staticmethod(k.spherical_gradient_hessian)
-    _init_raw_kernel = staticmethod(k.mean_label_init_raw)
+    kernels = Kernels(reference.spherical_loss, reference.spherical_gradient_hessian, reference.mean_label_init_raw,
+                      compiled.spherical)
