@@ -50,7 +50,8 @@ def child(objective, engine):
         y = (y == 0).astype(int)
     fits = []
     for _ in range(2):
-        est = gradhess.BoostingClassifier(objective=objective, engine=engine, n_estimators=20, max_depth=2)
+        est = gradhess.BoostingClassifier(objective=objective, engine=engine,
+                                          n_estimators=20, max_depth=2)
         t = perf_counter()
         est.fit(X, y)
         fits.append(perf_counter() - t)
@@ -67,11 +68,15 @@ def run_child(args, cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     # This file runs as the child (sys.path[0] = benchmarks/, not the cwd), from the cache
     # directory so that nothing an engine writes lands in the repository.
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], env=env, cwd=cache_dir,
-                          capture_output=True, text=True)
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", *args]
+    proc = subprocess.run(cmd, env=env, cwd=cache_dir, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"child {args} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # Other work on the machine inflates the times (an engine's threads spin-waiting on a
+    # busy core): keep the 1-minute load average that ended with the run, to judge them by.
+    result["load_1min"] = os.getloadavg()[0]
+    return result
 
 
 def cache_files(path):
@@ -111,7 +116,8 @@ def main(argv=None):
                 warm["cache_files"] = len(cache_files(cache))
             results[o].append(dict(cold=cold, warm=warm))
             print(f"[{rep + 1}/{a.repeats}] {o}: cold {cold['first_fit_s']:.2f} s, warm "
-                  f"{warm['first_fit_s']:.2f} s ({cold['cache_files']} cache files)", file=sys.stderr)
+                  f"{warm['first_fit_s']:.2f} s ({cold['cache_files']} cache files, load "
+                  f"{cold['load_1min']:.1f})", file=sys.stderr)
 
     first = results[objectives[0]][0]["cold"]
     machine = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), cpu_count=os.cpu_count(),
@@ -121,7 +127,8 @@ def main(argv=None):
     med = lambda runs, kind, key: statistics.median(r[kind][key] for r in runs)  # noqa: E731
     print(f"\nEngine {a.engine}; {machine['cpu_count']} CPUs, numba {machine['numba']}, Python "
           f"{machine['python']}, {machine['date']}; gradhess from {machine['gradhess_file']}"
-          + (f"; median of {a.repeats}" if a.repeats > 1 else "") + "\n")
+          + (f"; median of {a.repeats}" if a.repeats > 1 else "") + "; highest 1-min load "
+          f"{max(r[k]['load_1min'] for runs in results.values() for r in runs for k in r):.1f}\n")
     print("| objective | cold first fit (s) | warm-cache first fit (s) "
           "| second fit in the same process (s) | imports (s) |")
     print("|---|---:|---:|---:|---:|")

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _validation as v
 from .objectives import OBJECTIVES, Objective, Targets, get
+from .objectives._base import load
 
 #: Key under which adapters store gradhess metadata on a trained model.
 METADATA_KEY = "gradhess"
@@ -40,8 +41,8 @@ def resolve(objective) -> Objective:
     if isinstance(objective, str):
         return get(objective)
     raise TypeError(
-        f"objective must be a registry name ({', '.join(OBJECTIVES)}) or a gradhess objective "
-        f"instance; got {type(objective).__name__}"
+        f"objective must be a registry name ({', '.join(OBJECTIVES)}), package.module:ClassName "
+        f"or a gradhess objective instance; got {type(objective).__name__}"
     )
 
 
@@ -246,13 +247,9 @@ def from_metadata(meta: str | dict | None, what: str, hint: str = "") -> tuple[O
     path = meta.get("class")
     if path and (cls is None or f"{cls.__module__}:{cls.__qualname__}" != path):
         # an objective class of the user's own (or a subclass): import it back
-        module_name, _, qualname = path.partition(":")
         try:
-            obj = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
-            cls = obj
-        except (ImportError, AttributeError) as exc:
+            cls = load(path)
+        except ValueError as exc:
             raise ValueError(f"{what} was trained with objective class {path}, which cannot be "
                              f"imported here: {exc}") from None
     if cls is None:

@@ -223,6 +223,10 @@ class CheckResult:
     #: What could not be checked: "loss not finite" (the finite differences have no
     #: reference), "gradient not finite", "hessian not finite".
     nonfinite: tuple[str, ...] = ()
+    #: Where the first negative Hessian of a strategy that promises none was, and where the
+    #: first non-finite value was ("row 3, class 1 of K = 10 (labels ...)"), or "".
+    first_negative: str = ""
+    first_nonfinite: str = ""
 
     @property
     def passed(self) -> bool:
@@ -255,6 +259,7 @@ def check_objective(name: str, factory: Callable[[str], object], strategies, *, 
         g_err = h_err = 0.0
         negative = total = 0
         nonfinite = set()
+        first_negative = first_nonfinite = ""
         for y, z, w in problems:
             scale = row_weight(w, z)
             g, h = obj.gradient_hessian(y, z, w)
@@ -262,8 +267,14 @@ def check_objective(name: str, factory: Callable[[str], object], strategies, *, 
                 fd = fd_gradient(obj, y, z, w)
                 expected = expected_hessian(obj, strategy, y, z, w, gradient_obj)
             for what, x in (("loss", fd), ("gradient", g), ("hessian", h)):
-                if not np.isfinite(np.asarray(x, dtype=np.float64)).all():
+                bad = ~np.isfinite(np.asarray(x, dtype=np.float64))
+                if bad.any():
                     nonfinite.add(what)
+                    first_nonfinite = first_nonfinite or f"{what} at {_where(bad, y)}"
+            if strategy in hessians.NONNEGATIVE and not first_negative:
+                below = np.asarray(h) < 0
+                if below.any():
+                    first_negative = _where(below, y)
             g_err = max(g_err, relative_error(g, fd, scale, FD_ROW_FLOOR))
             h_err = max(h_err, relative_error(h, expected, scale, FD_ROW_FLOOR))
             negative += int((np.asarray(h) < 0).sum())
@@ -271,14 +282,26 @@ def check_objective(name: str, factory: Callable[[str], object], strategies, *, 
         results.append(CheckResult(name, strategy, g_err, h_err, negative / max(total, 1),
                                    strategy in hessians.NONNEGATIVE,
                                    tuple(f"{what} not finite" for what in ("loss", "gradient", "hessian")
-                                         if what in nonfinite)))
+                                         if what in nonfinite), first_negative, first_nonfinite))
     return results
+
+
+def _where(mask: np.ndarray, y) -> str:
+    """The first true cell of ``mask`` (rows, and classes for a 2-D mask), and its labels."""
+    cell = np.argwhere(mask)[0]
+    where = f"row {cell[0]}" + (f", class {cell[1]} of K = {mask.shape[1]}" if mask.ndim == 2 else "")
+    return f"{where} (labels {np.asarray(y)[cell[0]]})"
 
 
 def _verdict(r: CheckResult) -> str:
     if r.passed:
         return "ok"
-    return f"FAIL ({', '.join(r.nonfinite)})" if r.nonfinite else "FAIL"
+    why = list(r.nonfinite)
+    if r.first_nonfinite:
+        why.append(f"first: {r.first_nonfinite}")
+    if r.promises_nonnegative and r.negative_fraction > 0:
+        why.append(f"negative hessian, first at {r.first_negative}")
+    return f"FAIL ({'; '.join(why)})" if why else "FAIL"
 
 
 def format_table(results: list[CheckResult]) -> str:

@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
 import sys
 
 from . import checking, hessians
 from .objectives import OBJECTIVES
-
-
-def _load_class(target: str):
-    """``package.module:ClassName`` -> the class (the current directory is importable)."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"expected package.module:ClassName or a registered objective; got {target!r}")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import {module_name!r}: {exc}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from None
+from .objectives._base import load
 
 
 def _targets(names: list[str]):
@@ -37,7 +19,7 @@ def _targets(names: list[str]):
         if name in OBJECTIVES:
             yield name, OBJECTIVES[name]
         elif ":" in name:
-            yield name, _load_class(name)
+            yield name, load(name)
         else:
             raise ValueError(
                 f"unknown objective {name!r}; registered: {', '.join(OBJECTIVES)} "
@@ -191,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "labels (--label) or probability columns (--proba-columns). Every other column "
                     "is a feature. Writes the engine's model file and metadata.json to --out.")
     fit.add_argument("data", help="training data (.csv, .parquet)")
-    fit.add_argument("--objective", required=True, choices=sorted(OBJECTIVES))
+    fit.add_argument("--objective", required=True, metavar="NAME",
+                     help=f"a registered objective ({', '.join(sorted(OBJECTIVES))}) or "
+                          f"package.module:ClassName, an objective class of one's own")
     fit.add_argument("--engine", required=True, choices=["xgboost", "lightgbm", "catboost"])
     labels = fit.add_mutually_exclusive_group(required=True)
     labels.add_argument("--label", metavar="COLUMN", help="column of class labels")

@@ -8,6 +8,7 @@ space: ``G = J^T D J`` with ``D`` the score's curvature at ``y = p``.
 
 from __future__ import annotations
 
+import inspect
 from functools import partial
 
 import jax
@@ -86,6 +87,9 @@ SCORES = {
     "binary_focal": ("sigmoid", _binary_focal_score, _identity),
     "ranked_probability": ("softmax", _rps_score, _identity),
     "spherical": ("softmax", _spherical_score, _identity),
+    # tests/user_objectives.py (g: its power)
+    "power_score": ("softmax", lambda y, q, w, g: jnp.sum(w * ((g - 1) * q ** g - g * y * q ** (g - 1) + y)), _identity),
+    "binary_power_score": ("sigmoid", lambda y, q, w, g: w * ((g - 1) * (q ** g + (1 - q) ** g) - g * (y * q ** (g - 1) + (1 - y) * (1 - q) ** (g - 1)) + 1), _identity),
 }
 
 # name -> the loss of one row as a function of its margins (and gamma), written stably
@@ -100,14 +104,22 @@ ROW_LOSSES = {
     "spherical": lambda z, y, w, gamma: _spherical_score(y, jax.nn.softmax(z), w, gamma),
 }
 
-#: Default parameters of parametrised losses (the objectives' defaults).
-DEFAULTS = {"focal": {"gamma": 2.0}, "binary_focal": {"gamma": 2.0}}
+#: Default parameters of parametrised losses (the objectives' defaults); a loss's one shape
+#: parameter (``gamma`` or ``power``) reaches its score as its fourth argument.
+DEFAULTS = {"focal": {"gamma": 2.0}, "binary_focal": {"gamma": 2.0},
+            "power_score": {"power": 3.0}, "binary_power_score": {"power": 3.0}}
+
+
+def _shape_arg(name):
+    """The keyword under which a score takes its shape parameter."""
+    return list(inspect.signature(SCORES[name][1]).parameters)[3]
 
 
 @partial(jax.jit, static_argnums=(0, 4))
 def _softmax_oracle(name, z, y, w, gamma):
-    loss_fn = partial(ROW_LOSSES[name], gamma=gamma)
-    score = partial(SCORES[name][1], gamma=gamma)
+    score = partial(SCORES[name][1], **{_shape_arg(name): gamma})
+    loss_fn = partial(ROW_LOSSES[name], gamma=gamma) if name in ROW_LOSSES else (
+        lambda z, y, w: score(y, jax.nn.softmax(z), w))
 
     def row(z, y, w):
         loss = loss_fn(z, y, w)
@@ -139,8 +151,9 @@ def _softmax_oracle(name, z, y, w, gamma):
 
 @partial(jax.jit, static_argnums=(0, 4))
 def _sigmoid_oracle(name, z, y, w, gamma):
-    loss_fn = partial(ROW_LOSSES[name], gamma=gamma)
-    score = partial(SCORES[name][1], gamma=gamma)
+    score = partial(SCORES[name][1], **{_shape_arg(name): gamma})
+    loss_fn = partial(ROW_LOSSES[name], gamma=gamma) if name in ROW_LOSSES else (
+        lambda z, y, w: score(y, jax.nn.sigmoid(z), w))
 
     def row(z, y, w):
         loss = loss_fn(z, y, w)
@@ -163,7 +176,7 @@ def oracle(name, y, z, w, params=None):
     Returns numpy arrays: loss (n,), grad, hess_diag, gn (n, K, K) — or (n,) for binary.
     """
     params = {**DEFAULTS.get(name, {}), **(params or {})}
-    gamma = float(params.get("gamma", 0.0))
+    gamma = float(params.get("gamma", params.get("power", 0.0)))
     link, _, transform = SCORES[name]
     z = np.asarray(z, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)

@@ -28,30 +28,53 @@ CASES = [c for c in registry_cases() if c[3] != 3]
 
 def reference(obj):
     ref = type(obj)(**obj.get_params())
-    ref.use_compiled = False
+    ref.backend = "numpy"
     return ref
 
 
-def test_compiled_kernels_are_available_and_used():
+def fast(name, **params):
+    """The registered objective on the compiled backend, whatever the input's size."""
+    obj = fast(name, **params)
+    obj.backend = "numba"
+    return obj
+
+
+def test_compiled_kernels_are_available_and_used(monkeypatch):
+    """Every registered objective has compiled kernels (a loss kernel and a one-row kernel
+    for softmax objectives), and ``"auto"`` runs them from SMALL_CELLS cells on, the NumPy
+    ones below (counted by replacing the NumPy backend)."""
+    from gradhess.kernels import reference as numpy_backend
+    from gradhess.objectives import _base
+
     assert compiled.AVAILABLE
+    calls = []
+    original = numpy_backend.run
+    monkeypatch.setattr(numpy_backend, "run", lambda *a: calls.append(1) or original(*a))
     for name, cls in gradhess.OBJECTIVES.items():
+        kernels = cls.kernels.compiled
+        assert kernels.rows is not None, name
+        assert (kernels.loss is not None) == (kernels.row is not None) == cls.is_multiclass
         obj = cls()
-        assert obj.compiled_path, name
-        assert cls.compiled_kernel in compiled.BATCH_KERNELS
-        if cls.is_multiclass:
-            assert cls.compiled_kernel in compiled.ROW_KERNELS
-            assert obj.compiled_loss and cls.compiled_kernel in compiled.LOSS_KERNELS
+        k = 4 if cls.is_multiclass else None
+        for n, numpy_calls in ((_base.SMALL_CELLS // 4 + 1, 0), (_base.SMALL_CELLS // 4 - 1, 2)):
+            calls.clear()
+            y = np.arange(n) % k if k else (np.arange(n) % 2).astype(float)
+            z = np.zeros((n, k) if k else n)
+            obj.gradient_hessian(y, z)
+            obj.loss(y, z)
+            # binary losses have no compiled kernel
+            assert len(calls) == numpy_calls + (0 if k or numpy_calls else 1), (name, n)
 
 
 @pytest.mark.parametrize("name", ["brier", "binary_focal"])
 def test_read_only_and_writable_inputs_share_one_compiled_signature(name):
     # numba types read-only arrays apart from writable ones: without the read-only views
     # at the kernel boundary each mix of the two compiles the kernel again (seconds each)
-    obj = gradhess.get(name)
+    obj = fast(name)
     k = 4 if obj.is_multiclass else None
     y, z, w = (a.copy() for a in problem(name, "soft", "row", k, "float64"))
-    kernel = compiled.BATCH_KERNELS[obj.compiled_kernel]
-    loss = compiled.LOSS_KERNELS.get(obj.compiled_kernel)
+    kernel = obj.kernels.compiled.rows
+    loss = obj.kernels.compiled.loss
     g, h = obj.gradient_hessian(y, z, w)
     obj.loss(y, z, w)
     seen = set(kernel.signatures), loss and set(loss.signatures)
@@ -74,7 +97,7 @@ def test_read_only_and_writable_inputs_share_one_compiled_signature(name):
 def test_compiled_matches_reference(case, strategy):
     name, labels, weights, k, dtype = case
     y, z, w = problem(name, labels, weights, k, dtype)
-    obj = gradhess.get(name, hessian=strategy)
+    obj = fast(name, hessian=strategy)
     g, h = obj.gradient_hessian(y, z, w)
     gr, hr = reference(obj).gradient_hessian(y, z, w)
     assert g.dtype == h.dtype == z.dtype
@@ -93,7 +116,7 @@ def test_compiled_matches_reference_across_blocks(name, strategy):
     cls = gradhess.OBJECTIVES[name]
     k = 10 if cls.is_multiclass else None
     rng = np.random.default_rng(zlib.crc32(f"{name}-{strategy}".encode()))
-    obj = gradhess.get(name, hessian=strategy)
+    obj = fast(name, hessian=strategy)
     ref = reference(obj)
     for labels in ("hard", "soft"):
         for weights in (None, "row") + (("cell",) if cls.cell_weights else ()):
@@ -116,13 +139,13 @@ def test_compiled_matches_reference_across_blocks(name, strategy):
 def test_compiled_loss_matches_reference(case):
     name, labels, weights, k, dtype = case
     y, z, w = problem(name, labels, weights, k, dtype)
-    obj = gradhess.get(name)
+    obj = fast(name)
     loss = obj.loss(y, z, w)
     assert loss.dtype == z.dtype and loss.shape == (z.shape[0],)
     scale = row_scale(w, z.shape[0])
     assert checking.relative_error(loss, reference(obj).loss(y, z, w), scale, FLOOR) <= RTOL[z.dtype]
-    prepared = obj.prepare(y, z.shape, w)
-    np.testing.assert_array_equal(obj.loss_prepared(prepared, z), loss)
+    prepared = obj.prepare(y, w, n_classes=k)
+    np.testing.assert_array_equal(obj.loss(prepared, z), loss)
 
 
 @pytest.mark.parametrize("name", ["focal", "spherical", "cross_entropy"])
@@ -134,12 +157,12 @@ def test_compiled_loss_parameters_layouts_and_bad_margins(name):
     variants = {"focal": [{"gamma": g} for g in (0.0, 0.5, 2.0, 3.0)],
                 "cross_entropy": [{"label_smoothing": 0.3}], "spherical": [{}]}[name]
     for params in variants:
-        obj = gradhess.get(name, **params)
+        obj = fast(name, **params)
         expected = reference(obj).loss(y, z, w)
         for zz in (z, np.asfortranarray(z)):
             got = obj.loss(y, zz, w)
             assert checking.relative_error(got, expected, row_scale(w, len(y)), FLOOR) <= 1e-12
-    obj = gradhess.get(name)
+    obj = fast(name)
     yy = np.arange(n) % k
     zz = np.zeros((n, k), np.float32)
     zz[n - 3, 1] = np.inf
@@ -153,7 +176,7 @@ def test_compiled_focal_gammas(name, gamma):
     k = 5 if gradhess.OBJECTIVES[name].is_multiclass else None
     y, z, w = problem(name, "soft", "row", k, "float64")
     for strategy in hessians.STRATEGIES:
-        obj = gradhess.get(name, gamma=gamma, hessian=strategy)
+        obj = fast(name, gamma=gamma, hessian=strategy)
         g, h = obj.gradient_hessian(y, z, w)
         gr, hr = reference(obj).gradient_hessian(y, z, w)
         scale = row_scale(w, z.shape[0])
@@ -165,7 +188,7 @@ def test_compiled_focal_gammas(name, gamma):
 @pytest.mark.parametrize("out_dtype", [np.float32, np.float64])
 def test_out_arrays_any_layout_and_smoothing(order, out_dtype):
     y, z, w = problem("cross_entropy", "hard", "cell", 10, "float64")
-    obj = gradhess.get("cross_entropy", label_smoothing=0.1, hessian="majorizer")
+    obj = fast("cross_entropy", label_smoothing=0.1, hessian="majorizer")
     g = np.empty(z.shape, out_dtype, order=order)
     h = np.empty(z.shape, out_dtype, order=order)
     g2, h2 = obj.gradient_hessian(y, z, w, gradient_out=g, hessian_out=h)
@@ -182,7 +205,7 @@ def test_outputs_overlapping_the_margins(name):
     """An output array over the margins, one row ahead, would have the kernel's stores of
     one block overwrite margins of the next before they are read: the margins are read
     from a copy then, and the results are those of separate arrays."""
-    obj = gradhess.get(name)
+    obj = fast(name)
     k = 10 if obj.is_multiclass else None
     n = 3 * compiled.BLOCK_ROWS + 5
     rng = np.random.default_rng(0)
@@ -209,7 +232,7 @@ def test_column_major_margins(z_dtype, out_orders):
     n, k = 3 * compiled.BLOCK_ROWS + 7, 6
     z = np.asfortranarray(checking.random_margins(rng, n, k).astype(z_dtype))
     y = rng.integers(0, k, n)
-    obj = gradhess.get("cross_entropy", hessian="exact")
+    obj = fast("cross_entropy", hessian="exact")
     g = np.empty(z.shape, np.float32, order=out_orders[0])
     h = np.empty(z.shape, np.float32, order=out_orders[1])
     obj.gradient_hessian(y, z, gradient_out=g, hessian_out=h)
@@ -232,7 +255,7 @@ def test_streaming_stores_write_the_same_values(monkeypatch, z_order, out_order,
     z = np.asarray(checking.random_margins(rng, n, k), order=z_order)
     y = rng.integers(0, k, n)
     w = rng.uniform(0.5, 2.0, n) if hessian == "clip" else None
-    obj = gradhess.get("cross_entropy", hessian=hessian, hessian_scale=1.5)
+    obj = fast("cross_entropy", hessian=hessian, hessian_scale=1.5)
     monkeypatch.setenv("GRADHESS_NUM_THREADS", "2")
     outs = {}
     for limit in (0, 1 << 62):
@@ -295,20 +318,20 @@ def test_majorizer_pair_sums_in_tiles(name):
         z[np.arange(k), np.arange(k)] = 5.0  # row i's argmax is class i
         y = checking.random_labels(rng, n, k, "soft")
         w = checking.random_weights(rng, n, k, "cell" if cls.cell_weights else "row")
-        obj = gradhess.get(name, hessian="majorizer")
+        obj = fast(name, hessian="majorizer")
         g, h = obj.gradient_hessian(y, z, w)
         gr, hr = reference(obj).gradient_hessian(y, z, w)
         scale = row_scale(w, n)
         assert checking.relative_error(g, gr, scale, FLOOR) <= 1e-12, k
         assert checking.relative_error(h, hr, scale, FLOOR) <= 1e-12, k
         # the one-row kernel (CatBoost's), row weights
-        row = compiled.ROW_KERNELS[cls.compiled_kernel]
-        params = np.array(obj.kernel_args() or (0.0,), dtype=np.float64)
+        row = cls.kernels.compiled.row
+        params = obj._kernel_params()
         w_row = rng.uniform(0.5, 2.0, n)
         _, hr_rows = reference(obj).gradient_hessian(y, z, w_row)
         g1, h1 = np.empty(k), np.empty(k)
         for i in range(0, n, 7):
-            row(z[i], y[i], w_row[i], compiled.STRATEGY_CODES["majorizer"], 1.0,
+            row(z[i], y[i], w_row[i], 0.0, hessians.MAJORIZER, 1.0,
                 hessians.CLIP_FLOOR, params, g1, h1)
             assert checking.relative_error(h1[None], hr_rows[i:i + 1], w_row[i:i + 1],
                                            FLOOR) <= 1e-12, (k, i)
@@ -341,11 +364,16 @@ def test_prepared_targets_reused_and_threads_agree(monkeypatch):
     n, k = 50_000, 4
     z = rng.normal(size=(n, k))
     y = rng.integers(0, k, n)
-    obj = gradhess.get("brier", hessian="exact")
-    prepared = obj.prepare(y, z.shape)
-    g1, h1 = obj.gradient_hessian_prepared(prepared, z)
+    obj = fast("brier", hessian="exact")
+    prepared = obj.prepare(y, n_classes=k)
+    g1, h1 = obj.gradient_hessian(prepared, z)
     monkeypatch.setenv("GRADHESS_NUM_THREADS", "1")
-    g2, h2 = obj.gradient_hessian_prepared(prepared, z)
+    g2, h2 = obj.gradient_hessian(prepared, z)
+    g3, h3 = obj.gradient_hessian(prepared, z, n_threads=3)
+    np.testing.assert_array_equal(g1, g3)
+    np.testing.assert_array_equal(h1, h3)
+    with pytest.raises(ValueError, match=r"n_threads must be a positive integer or None; got 0"):
+        obj.gradient_hessian(prepared, z, n_threads=0)
     np.testing.assert_array_equal(g1, g2)
     np.testing.assert_array_equal(h1, h2)
     gr, hr = reference(obj).gradient_hessian(y, z)
@@ -353,29 +381,30 @@ def test_prepared_targets_reused_and_threads_agree(monkeypatch):
 
 
 def test_non_finite_margins_are_reported():
-    obj = gradhess.get("cross_entropy")
-    prepared = obj.prepare(np.array([0, 1, 2]), (3, 3))
+    obj = fast("cross_entropy")
+    prepared = obj.prepare(np.array([0, 1, 2]), n_classes=3)
     z = np.zeros((3, 3))
     z[1, 2] = np.nan
     with pytest.raises(ValueError, match=r"raw contains NaN or inf \(first at row 1"):
-        obj.gradient_hessian_prepared(prepared, z)
-    with pytest.raises(ValueError, match=r"raw has shape \(2, 3\) but the prepared targets"):
-        obj.gradient_hessian_prepared(prepared, z[:2])
+        obj.gradient_hessian(prepared, z)
+    with pytest.raises(ValueError, match=r"raw has shape \(2, 3\) but the Targets are for "
+                                         r"shape \(3, 3\)"):
+        obj.gradient_hessian(prepared, z[:2])
 
 
 @pytest.mark.parametrize("name", ["cross_entropy", "binary_cross_entropy"])
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_non_finite_margins_found_in_any_block(name, value):
     """Rows are checked a block of rows at a time: a bad row far into a later block."""
-    obj = gradhess.get(name)
+    obj = fast(name)
     n = 3 * compiled.BLOCK_ROWS + 7
     shape = (n, 4) if obj.is_multiclass else (n,)
     y = np.arange(n) % 4 if obj.is_multiclass else (np.arange(n) % 2).astype(float)
-    prepared = obj.prepare(y, shape)
+    prepared = obj.prepare(y)
     z = np.zeros(shape, np.float32)
     z[n - 3] = value
     with pytest.raises(ValueError, match=rf"raw contains NaN or inf \(first at row {n - 3}"):
-        obj.gradient_hessian_prepared(prepared, z)
+        obj.gradient_hessian(prepared, z)
 
 
 def test_vectorisable_exp_and_log1p_are_accurate():
@@ -430,28 +459,28 @@ def test_lightgbm_calls_the_objective_instance_it_was_given():
     assert callable_obj._prepared is not None and callable_obj._prepared[0] is ds
 
 
-@pytest.mark.parametrize("engine", ["xgboost", "lightgbm"])
-def test_labels_are_validated_once_per_training(engine):
+@pytest.mark.parametrize("engine", ["xgboost", "lightgbm", "catboost"])
+@pytest.mark.parametrize("labels", ["soft", "hard"])
+def test_labels_are_validated_once_per_training(engine, labels, monkeypatch):
+    """The label checks themselves run once per data set and training: for the training
+    set (intercept, data set, objective and metric callables) and for each eval set."""
     import importlib
+
+    from gradhess import _validation
 
     adapter = importlib.import_module(f"gradhess.{engine}")
     rng = np.random.default_rng(1)
     X = rng.normal(size=(400, 4))
-    y = rng.dirichlet(np.ones(3), size=400)
-    obj = gradhess.get("cross_entropy")
+    y = rng.dirichlet(np.ones(3), size=400) if labels == "soft" else rng.integers(0, 3, 400)
+    check = "check_probabilities" if labels == "soft" else "check_class_labels"
     calls = []
-    original = obj.prepare
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    obj.prepare = counting
-    adapter.train(obj, X, y, num_boost_round=6)
+    original = getattr(_validation, check)
+    monkeypatch.setattr(_validation, check, lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    adapter.train("cross_entropy", X, y, num_boost_round=6)
     assert len(calls) == 1
-    # and the metric validates each evaluation set's labels once, not every round
     calls.clear()
-    adapter.train(obj, X[:300], y[:300], num_boost_round=6, eval_set=[(X[300:], y[300:])])
+    adapter.train("cross_entropy", X[:300], y[:300], num_boost_round=6,
+                  eval_set=[(X[300:], y[300:])])
     assert len(calls) == 2
 
 
@@ -495,22 +524,28 @@ def test_offset_is_the_margins_plus_offset(name, labels):
     """``offset`` (an intercept the engine's scores do not include) gives exactly what the
     margins plus it give: the softmax kernels add it as they read the margins (float64,
     either memory order), elsewhere it is added first; gradient, Hessian and loss."""
-    obj = gradhess.get(name)
+    obj = fast(name)
     k = 4 if obj.is_multiclass else None
     y, z64, w = problem(name, labels, "row", k, "float64")
     rng = np.random.default_rng(3)
     offset = rng.normal(size=k) * 3 if k else 1.7
     for z in (z64, z64.astype(np.float32), np.asfortranarray(z64)):
-        prepared = obj.prepare(y, z.shape, w)
-        g, h = obj.gradient_hessian_prepared(prepared, z, offset=offset)
+        prepared = obj.prepare(y, w, n_classes=k)
+        g, h = obj.gradient_hessian(prepared, z, offset=offset)
         shifted = z.astype(np.float64) + offset
         g_ref, h_ref = obj.gradient_hessian(y, shifted, w)
         assert g.dtype == h.dtype == z.dtype
         np.testing.assert_array_equal(g, g_ref.astype(z.dtype))
         np.testing.assert_array_equal(h, h_ref.astype(z.dtype))
-        np.testing.assert_array_equal(obj.loss_prepared(prepared, z, offset=offset),
+        np.testing.assert_array_equal(obj.loss(prepared, z, offset=offset),
                                       obj.loss(y, shifted, w).astype(z.dtype))
-    prepared = obj.prepare(y, z64.shape, w)
+    prepared = obj.prepare(y, w, n_classes=k)
     for bad in ((np.zeros(k + 1) if k else np.zeros(2)), (np.full(k, np.nan) if k else np.nan)):
         with pytest.raises(ValueError, match="offset"):
-            obj.gradient_hessian_prepared(prepared, z64, offset=bad)
+            obj.gradient_hessian(prepared, z64, offset=bad)
+    # an offset that takes finite margins out of range is refused on both backends
+    big = np.full(k, 1e308) if k else 1e308
+    for backend in ("numba", "numpy"):
+        obj.backend = backend
+        with pytest.raises(ValueError, match=r"raw \+ offset contains NaN or inf"):
+            obj.gradient_hessian(prepared, np.full(z64.shape, 1e308), offset=big)

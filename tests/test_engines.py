@@ -385,39 +385,39 @@ def test_callables_read_the_attached_targets(data, engine):
 
 
 def test_targets_without_copy_keep_arrays_of_the_held_dtype():
-    """``targets(copy=False)`` (what ``train`` uses) keeps contiguous labels and weights
-    already in the held dtype; other dtypes and strided arrays are converted; the default
+    """``prepare`` (what ``train`` uses) keeps contiguous labels and weights
+    already in the held dtype; other dtypes and strided arrays are converted; ``copy=True``
     copies."""
     rng = np.random.default_rng(0)
     ce, binary = gradhess.get("cross_entropy"), gradhess.get("binary_cross_entropy")
     soft = rng.dirichlet(np.ones(K), size=50)
     idx = rng.integers(0, K, 50)
     w, cells = rng.uniform(0.5, 2, 50), rng.uniform(0.5, 2, (50, K))
-    t = _engines.targets(ce, soft, cells, copy=False)
+    t = ce.prepare(soft, cells)
     assert t.y is soft and t.sample_weight is cells
-    t = _engines.targets(ce, idx, w, copy=False)
+    t = ce.prepare(idx, w)
     assert t.y is idx and np.shares_memory(t.sample_weight, w)
     yb = rng.uniform(size=50)
-    t = _engines.targets(binary, yb, w, copy=False)
+    t = binary.prepare(yb, w)
     assert t.y is yb and t.sample_weight is w
     fortran = np.asfortranarray(soft)
-    assert _engines.targets(ce, fortran, copy=False).y is fortran
+    assert ce.prepare(fortran).y is fortran
     # float32 label matrices are held as they are (checked to float32's tolerance wherever read)
     single = soft.astype(np.float32)
-    assert _engines.targets(ce, single, copy=False).y is single
-    copied = _engines.targets(ce, single).y
+    assert ce.prepare(single).y is single
+    copied = ce.prepare(single, copy=True).y
     assert copied.dtype == np.float32 and not np.shares_memory(copied, single)
     for given in (np.repeat(soft, 2, axis=0)[::2], idx.astype(np.int32)):
-        t = _engines.targets(ce, given, copy=False)
+        t = ce.prepare(given)
         assert not np.shares_memory(t.y, given)
         assert t.y.dtype == (np.float64 if given.ndim == 2 else np.int64)
         assert t.y.flags.c_contiguous
         np.testing.assert_array_equal(t.y, given)
     strided = np.repeat(w, 2)[::2]
-    t = _engines.targets(ce, idx, strided, copy=False)
+    t = ce.prepare(idx, strided)
     assert not np.shares_memory(t.sample_weight, strided) and t.sample_weight.flags.c_contiguous
     for a, b in ((soft, cells), (idx, w)):
-        t = _engines.targets(ce, a, b)
+        t = ce.prepare(a, b, copy=True)
         assert not np.shares_memory(t.y, a) and not np.shares_memory(t.sample_weight, b)
 
 
@@ -525,7 +525,7 @@ def test_class_count_mismatch(data, engine):
     key = {"xgboost": "num_class", "lightgbm": "num_class", "catboost": "classes_count"}[engine]
     with pytest.raises(ValueError, match=rf"engine parameter {key}=3 differs from the labels' class count K = 4"):
         ADAPTERS[engine].train("cross_entropy", X, y, params={key: 3}, num_boost_round=1)
-    with pytest.raises(ValueError, match=r"the label matrix has K = 4 columns but n_classes = 5"):
+    with pytest.raises(ValueError, match=r"n_classes=5 but y has 4 columns"):
         ADAPTERS[engine].train("cross_entropy", X, np.eye(K)[y], n_classes=5, num_boost_round=1)
 
 
@@ -698,7 +698,7 @@ def test_xgboost_cv_folds_read_their_rows_of_the_targets(data, cell_weights):
                  as_pandas=False)
     part = full.slice(folds[0][0])
     assert isinstance(full, gx.GradhessDMatrix)
-    np.testing.assert_array_equal(_engines.labels_and_weights(part)[0], soft[folds[0][0]])
+    np.testing.assert_array_equal(_engines.targets_of(obj, part, (400, K)).y, soft[folds[0][0]])
     losses = {"train": [], "test": []}
     for tr, te in folds:
         def fold(rows):

@@ -65,23 +65,24 @@ def test_hessian(case, strategy):
     assert err <= checking.FD_TOLERANCE
 
 
-# The focusing parameter away from its default (see test_oracle.test_focal_gamma_against_jax).
-FOCAL_CASES = [c for c in CASES if "focal" in c[0] and c[3] in (None, 3, 10)]
+# Every declared parameter away from its default (see test_oracle.PARAM_CASES).
+PARAM_CASES = [(c, p.name, value) for c in CASES if c[3] in (None, 3, 10)
+               for p in gradhess.OBJECTIVES[c[0]].params for value in p.grid]
 
 
-@pytest.mark.parametrize("gamma", [0.5, 1.0, 3.0])
-@pytest.mark.parametrize("case", FOCAL_CASES, ids=case_id)
-def test_focal_gamma(case, gamma):
+@pytest.mark.parametrize("case,param,value", PARAM_CASES,
+                         ids=[f"{p}={v}-{case_id(c)}" for c, p, v in PARAM_CASES])
+def test_parameters(case, param, value):
     name, labels, weights, k, dtype = case
     y, z, w = problem(name, labels, weights, k, dtype)
-    params = (("gamma", gamma),)
+    params = ((param, value),)
     scale = row_scale(w, z.shape[0])
-    g, _ = gradhess.get(name, gamma=gamma).gradient_hessian(y, z, w)
+    g, _ = gradhess.get(name, **dict(params)).gradient_hessian(y, z, w)
     err = checking.relative_error(g, fd_reference(case, "gradient", params), scale,
                                   checking.FD_ROW_FLOOR)
     assert err <= checking.FD_TOLERANCE
     for strategy in hessians.STRATEGIES:
-        _, h = gradhess.get(name, hessian=strategy, gamma=gamma).gradient_hessian(y, z, w)
+        _, h = gradhess.get(name, hessian=strategy, **dict(params)).gradient_hessian(y, z, w)
         err = checking.relative_error(h, fd_reference(case, strategy, params), scale,
                                       checking.FD_ROW_FLOOR)
         assert err <= checking.FD_TOLERANCE, strategy

@@ -39,10 +39,12 @@ def oracle_for(case, params=()):
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.parametrize("strategy", hessians.STRATEGIES)
-def test_against_jax(case, strategy):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_against_jax(case, strategy, backend):
     name, labels, weights, k, dtype = case
     y, z, w = problem(name, labels, weights, k, dtype)
     obj = gradhess.get(name, hessian=strategy)
+    obj.backend = backend
     loss = obj.loss(y, z, w)
     g, h = obj.gradient_hessian(y, z, w)
     assert loss.dtype == g.dtype == h.dtype == z.dtype
@@ -54,40 +56,26 @@ def test_against_jax(case, strategy):
     assert checking.relative_error(h, hess_by_strategy[strategy], scale, ROW_FLOOR) <= rtol
 
 
-SMOOTHING_CASES = [c for c in CASES if "cross_entropy" in c[0] and c[3] in (None, 3, 10)]
+# Every declared parameter away from its default, at each value of its grid (the registry's
+# ``instances``): the focusing parameter at 0, 0.5, 1 and 3 (at its default of 2 other
+# expressions take the values of (1 - gamma) and (2 gamma + 1), so a slip between them
+# passes; gamma = 1 zeroes (1 - gamma), gamma = 0.5 makes (1 - p)^gamma steep as p nears 1),
+# label smoothing at 0.3.
+PARAM_CASES = [(c, p.name, value) for c in CASES if c[3] in (None, 3, 10)
+               for p in gradhess.OBJECTIVES[c[0]].params for value in p.grid]
 
 
-@pytest.mark.parametrize("case", SMOOTHING_CASES, ids=case_id)
+@pytest.mark.parametrize("case,param,value", PARAM_CASES,
+                         ids=[f"{p}={v}-{case_id(c)}" for c, p, v in PARAM_CASES])
 @pytest.mark.parametrize("strategy", hessians.STRATEGIES)
-def test_label_smoothing_against_jax(case, strategy):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_parameters_against_jax(case, param, value, strategy, backend):
     name, labels, weights, k, dtype = case
     y, z, w = problem(name, labels, weights, k, dtype)
-    params = (("label_smoothing", 0.1),)
-    obj = gradhess.get(name, hessian=strategy, **dict(params))
+    obj = gradhess.get(name, hessian=strategy, **{param: value})
+    obj.backend = backend
     g, h = obj.gradient_hessian(y, z, w)
-    hess_by_strategy, (o_loss, o_grad, _, _) = oracle_for(case, params)
-    rtol = RTOL[z.dtype]
-    scale = row_scale(w, z.shape[0])
-    assert checking.relative_error(obj.loss(y, z, w), o_loss, scale, ROW_FLOOR) <= rtol
-    assert checking.relative_error(g, o_grad, scale, ROW_FLOOR) <= rtol
-    assert checking.relative_error(h, hess_by_strategy[strategy], scale, ROW_FLOOR) <= rtol
-
-
-# The focusing parameter away from its default of 2: there (and at 0) other expressions take
-# the values of (1 - gamma) and (2 gamma + 1) (gamma - 3, gamma^2 + 1), so a slip between them
-# passes; gamma = 1 zeroes (1 - gamma), gamma = 0.5 makes (1 - p)^gamma steep as p nears 1.
-FOCAL_CASES = [c for c in CASES if "focal" in c[0] and c[3] in (None, 3, 10)]
-
-
-@pytest.mark.parametrize("gamma", [0.5, 1.0, 3.0])
-@pytest.mark.parametrize("case", FOCAL_CASES, ids=case_id)
-@pytest.mark.parametrize("strategy", hessians.STRATEGIES)
-def test_focal_gamma_against_jax(case, strategy, gamma):
-    name, labels, weights, k, dtype = case
-    y, z, w = problem(name, labels, weights, k, dtype)
-    obj = gradhess.get(name, hessian=strategy, gamma=gamma)
-    g, h = obj.gradient_hessian(y, z, w)
-    hess_by_strategy, (o_loss, o_grad, _, _) = oracle_for(case, (("gamma", gamma),))
+    hess_by_strategy, (o_loss, o_grad, _, _) = oracle_for(case, ((param, value),))
     rtol = RTOL[z.dtype]
     scale = row_scale(w, z.shape[0])
     assert checking.relative_error(obj.loss(y, z, w), o_loss, scale, ROW_FLOOR) <= rtol

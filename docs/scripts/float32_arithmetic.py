@@ -59,7 +59,7 @@ def _problem(labels: str, k: int, n: int, seed: int):
 
 def _reference(obj):
     ref = type(obj)(**obj.get_params())
-    ref.use_compiled = False
+    ref.backend = "numpy"
     return ref
 
 
@@ -104,10 +104,12 @@ def measure_reference_formulas(rows: int, k: int = 10, seed: int = 0) -> list[di
                                                           w.astype(np.float64))
                 dense = np.eye(k, dtype=np.float32)[y] if y.ndim == 1 else y
                 with np.errstate(all="ignore"):
-                    g, h = obj._gradient_hessian_kernel(
-                        obj._transform_labels(dense).astype(np.float32), z, w[:, None],
-                        hessians.kernel_strategy(obj.hessian),
-                        *(np.float32(a) for a in obj.kernel_args()))
+                    alpha = obj.label_smoothing
+                    smoothed = (1 - alpha) * dense + alpha / k if alpha else dense
+                    params = [getattr(obj, p.name) for p in obj._declared() if p.kernel]
+                    g, h = obj.kernels.gradient_hessian(
+                        smoothed.astype(np.float32), z, w[:, None],
+                        hessians.kernel_strategy(obj.hessian), *map(np.float32, params))
                     h = hessians.finalize(h, obj.hessian, obj.hessian_scale, w[:, None], w[:, None])
                 if g.dtype != np.float32 or h.dtype != np.float32:
                     break

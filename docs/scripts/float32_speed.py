@@ -141,7 +141,8 @@ def main():
     ye, we, params = np.empty((0, k)), np.empty((0, 1)), np.array([2.0])
 
     def ours():
-        C.run("cross_entropy", z, off, ye, y, we, 0.0, 0, 1.0, 1e-6, params, gg, hh)
+        C.run(C.cross_entropy.rows, z, off, ye, y, we, 0.0, 0, 1.0, 1e-6, params, gg, hh,
+              n_threads=2)
 
     ours()
     ref_g, ref_h = obj.gradient_hessian(y, z.astype(np.float64))
@@ -152,7 +153,7 @@ def main():
     floor_rows, _ = _copy_floor()
     gf, hf = np.empty_like(z), np.empty_like(z)
     fns = {"f64 block": lambda: k64(z, y, g64, h64), "f32 block": lambda: k32(z, y, g32, h32),
-           "gradhess": ours, "floor": lambda: C.run_kernel(floor_rows, z, y, gf, hf)}
+           "gradhess": ours, "floor": lambda: C.run_kernel(floor_rows, z, y, gf, hf, n_threads=2)}
     times = {key: [] for key in fns}
     keys = list(fns)
     for rep in range(reps):

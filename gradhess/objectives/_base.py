@@ -237,16 +237,52 @@ def register(cls: type["Objective"]) -> type["Objective"]:
 
 
 def get(name: str, **params) -> "Objective":
-    """Create the objective registered as ``name`` with keyword ``params``.
+    """Create the objective registered as ``name``, or the class ``package.module:ClassName``
+    (an objective of one's own; the current directory is importable), with keyword
+    ``params``.
 
     >>> get("brier", hessian="majorizer")
     Brier(hessian='majorizer', hessian_scale=1.0)
     """
-    if not isinstance(name, str) or name not in OBJECTIVES:
-        raise ValueError(
-            f"unknown objective {name!r}; registered: {', '.join(sorted(OBJECTIVES))}"
-        )
-    return OBJECTIVES[name](**params)
+    return objective_class(name)(**params)
+
+
+def objective_class(name: str) -> type["Objective"]:
+    """The class :func:`get` creates for ``name``."""
+    if isinstance(name, str) and name in OBJECTIVES:
+        return OBJECTIVES[name]
+    if not isinstance(name, str) or ":" not in name:
+        raise ValueError(f"unknown objective {name!r}; registered: "
+                         f"{', '.join(sorted(OBJECTIVES))} (or give package.module:ClassName)")
+    cls = load(name)
+    if not (isinstance(cls, type) and issubclass(cls, Objective)):
+        raise ValueError(f"{name} is not a gradhess objective class (a subclass of "
+                         f"gradhess.Objective, e.g. gradhess.SoftmaxScore); got {cls!r}")
+    return cls
+
+
+def load(target: str):
+    """``package.module:Name`` -> the object (the current directory is importable)."""
+    import importlib
+    import sys
+
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected package.module:ClassName or a registered objective; "
+                         f"got {target!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_name!r}: {exc}") from None
+    obj = module
+    try:
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from None
+    return obj
 
 
 def instances(cls: type["Objective"]):
@@ -319,14 +355,13 @@ class Objective:
     # ------------------------------------------------------------------ params
     @classmethod
     def _declared(cls) -> tuple[Param, ...]:
-        """Every declared :class:`Param` of the class and its bases, bases first."""
-        seen, out = set(), []
+        """Every declared :class:`Param` of the class and its bases, bases' first; a subclass's
+        declaration of a name replaces its base's."""
+        declared: dict[str, Param] = {}
         for klass in reversed(cls.__mro__):
             for p in klass.__dict__.get("params", ()):
-                if p.name not in seen:
-                    seen.add(p.name)
-                    out.append(p)
-        return tuple(out)
+                declared[p.name] = p
+        return tuple(declared.values())
 
     @classmethod
     def _param_names(cls) -> list[str]:
