@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _engines as e
 from . import hessians
-from .objectives import Objective
+from .objectives import Objective, Targets
 
 
 def _cb():
@@ -56,7 +56,8 @@ def _make_softmax_objective(objective: Objective, intercept):
         def calc_ders_multi(self, approxes, targets, weight):
             z = np.asarray(approxes, dtype=np.float64)[None, :] + (offset if shift else 0.0)
             y = np.asarray(targets, dtype=np.float64)[None, :]
-            g, h = objective.gradient_hessian(y / y.sum(), z, np.array([weight]))
+            t = Targets(y / y.sum(), np.array([float(weight)]), y.shape[1])  # the Pool's: checked
+            g, h = objective.gradient_hessian(t, z)
             return -g[0], np.diag(-h[0])
 
         body = {"calc_ders_multi": calc_ders_multi, "no_jit": True}
@@ -97,7 +98,10 @@ class BinaryCatBoostObjective:
 
     def calc_ders_range(self, approxes, targets, weights):
         z = np.asarray(approxes, dtype=np.float64) + self.intercept
-        g, h = self.objective.gradient_hessian(np.asarray(targets), z, weights)
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)
+        # the Pool's labels, checked when it was built
+        t = Targets(np.asarray(targets, dtype=np.float64), w, None)
+        g, h = self.objective.gradient_hessian(t, z)
         return np.stack([-g, -h], axis=1)
 
 
@@ -136,13 +140,15 @@ class CatBoostMetric:
         if self.objective.is_multiclass:
             # CatBoost passes margins and labels one array per dimension: (K, n)
             raw = raw.T
-            y = np.asarray(target, dtype=np.float64).T
-            y = y / y.sum(axis=1, keepdims=True)  # labels travel as float32
+            y = np.ascontiguousarray(np.asarray(target, dtype=np.float64).T)
+            y /= y.sum(axis=1, keepdims=True)  # labels travel as float32
         else:
             raw = raw[0]
             y = np.asarray(target, dtype=np.float64)
         w = None if weight is None else np.asarray(weight, dtype=np.float64)
-        loss = self.objective.loss(y, raw + self.intercept, w)
+        # the Pool's labels, checked when it was built (as float32: rows renormalised above)
+        t = Targets(y, w, y.shape[1] if self.objective.is_multiclass else None)
+        loss = self.objective.loss(t, raw + self.intercept)
         return float(loss.sum()), float(w.sum() if w is not None else len(loss))
 
     def get_final_error(self, error, weight):
@@ -169,7 +175,7 @@ def metric(objective: Objective | str, *, intercept=None):
 
 
 def pool(X, y, objective: Objective | str, sample_weight=None, *, n_classes=None, **kwargs):
-    """A ``catboost.Pool`` for a gradhess objective.
+    """A ``catboost.Pool`` for a gradhess objective (``y``: labels, or :class:`Targets`).
 
     Softmax labels (class indices or probability rows) become an ``(n, K)``
     label matrix (label smoothing is the objective's, applied where it reads them);
@@ -240,7 +246,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     params.setdefault("allow_writing_files", False)
     eval_list = e.as_eval_list(eval_set)
     e.check_features(X, t.n_rows, eval_list)
-    train_pool = pool(X, t.y, obj, t.sample_weight, n_classes=t.n_classes)
+    train_pool = pool(X, t, obj)
     _check_targets_vary(train_pool)
     evals = []
     for i, (Xv, yv, wv) in enumerate(eval_list):

@@ -247,3 +247,23 @@ def test_histogram_trees_train_on_quantile_matrices(client, data, monkeypatch):
         if kind == "DaskQuantileDMatrix":
             assert built[0][1] == built[1][1] == 16 and built[1][2] is not None
         assert np.isfinite(gd.predict_proba(client, booster, dask_of(X)).compute()).all()
+
+
+def test_user_objective(client, data):
+    """An objective class of one's own (tests/user_objectives.py, which the workers cannot
+    import) trains on the cluster once its module travels by value, as docs/extending.md
+    says, and agrees with one process."""
+    import cloudpickle
+
+    import user_objectives
+
+    X, y, w, _ = data
+    obj = user_objectives.PowerScore(power=4.5)
+    cloudpickle.register_pickle_by_value(user_objectives)
+    try:
+        booster = gd.train(client, obj, dask_of(X), dask_of(y), sample_weight=dask_of(w),
+                           params=PARAMS, num_boost_round=10)
+    finally:
+        cloudpickle.unregister_pickle_by_value(user_objectives)
+    single = gx.train(obj, X, y, sample_weight=w, params=PARAMS, num_boost_round=10)
+    np.testing.assert_allclose(gx.predict_proba(booster, X), gx.predict_proba(single, X), atol=1e-4)

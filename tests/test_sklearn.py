@@ -277,5 +277,5 @@ def test_objective_instance_clones_and_tunes(iris):
     assert cross_val_score(clf, X, y, cv=3).mean() > 0.8
     grid = GridSearchCV(clf, {"objective__hessian": ["exact", "majorizer"]}, cv=3).fit(X, y)
     assert grid.best_estimator_.objective.hessian in ("exact", "majorizer")
-    with pytest.raises(ValueError, match="SoftmaxCrossEntropy has no parameter"):
+    with pytest.raises(ValueError, match="cross_entropy takes no parameter .gamma."):
         gradhess.get("cross_entropy").set_params(gamma=2)

@@ -660,7 +660,8 @@ def run(kernels, multiclass: bool, params: tuple, raw, offset, *args) -> int:
     (the outputs are then left as they were)."""
     labels, rest = (args[:3], args[3:]) if multiclass else (args[:2], args[2:])
     alpha, outputs = rest[0], rest[-2:] if len(rest) == 7 else rest[-1:]
-    z = raw.astype(np.float64) + offset
+    with np.errstate(over="ignore"):  # an overflowing offset is reported, not warned about
+        z = raw.astype(np.float64) + offset
     finite = np.isfinite(z).all(axis=1) if multiclass else np.isfinite(z)
     n = z.shape[0]
     bad = n - int(finite.sum())

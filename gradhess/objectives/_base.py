@@ -34,10 +34,10 @@ from ..kernels import compiled, reference
 _log = logging.getLogger("gradhess")
 
 #: Inputs of fewer cells (rows x classes) than this are computed by the NumPy kernels
-#: when :attr:`Objective.backend` is ``"auto"``: a table of that size costs them well
-#: under a millisecond a call, where compiling a kernel on its first use on a machine
-#: takes seconds (``docs/performance.md``, first use).
-SMALL_CELLS = 1 << 14
+#: when :attr:`Objective.backend` is ``"auto"``: they take 0.2-0.6 ms a call there, where
+#: compiling a kernel on its first use on a machine takes 10-30 s (``docs/performance.md``,
+#: "First use").
+SMALL_CELLS = 1 << 12
 
 BACKENDS = ("auto", "numba", "numpy")
 
@@ -558,7 +558,8 @@ class Objective:
                 kernel, *args, n_threads=n_threads, what=what)
         if bad:
             v.check_finite("raw", raw)  # raises, naming the first bad row
-            v.check_finite("raw + offset", raw + off)  # an offset that overflows them
+            with np.errstate(over="ignore"):
+                v.check_finite("raw + offset", raw + off)  # an offset that overflows them
 
     # ------------------------------------------------------------- the method set
     def loss(self, y, raw, sample_weight=None, *, offset=None,
