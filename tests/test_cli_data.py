@@ -58,6 +58,7 @@ def tables(tmp_path_factory):
     return d, y
 
 
+@pytest.mark.slow
 def test_demo_quick(tmp_path):
     out = tmp_path / "report"
     res = run("demo", "--quick", "--out", out, timeout=900)
@@ -296,6 +297,7 @@ def test_bench_times_xgboost_gradient_after_the_first_round():
         bench._monitor_total("GetGradient: 0.1s, 3 calls", "NoSuchTimer")
 
 
+@pytest.mark.slow
 def test_bench_soft_labels_at_a_given_size(tmp_path):
     res = run("bench", "--parts", "soft", "--soft-rows", "3000", "--soft-rounds", "3", "--out", tmp_path,
               timeout=600)
@@ -313,6 +315,7 @@ def test_bench_soft_labels_at_a_given_size(tmp_path):
     assert bad.returncode != 0 and "--soft-rows" in bad.stderr
 
 
+@pytest.mark.slow
 def test_bench_quick(tmp_path):
     res = run("bench", "--quick", "--out", tmp_path, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]

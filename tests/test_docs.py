@@ -45,6 +45,7 @@ def test_public_names_have_docstrings():
         assert inspect.getdoc(obj), f"gradhess.{name} has no docstring"
 
 
+@pytest.mark.slow
 def test_negative_hessian_table_is_measured():
     """The table in docs/derivations.md is exactly what the script prints."""
     path = ROOT / "docs" / "scripts" / "negative_hessian.py"
@@ -56,6 +57,7 @@ def test_negative_hessian_table_is_measured():
     assert quoted == module.table()
 
 
+@pytest.mark.slow
 def test_float32_arithmetic_study_shows_what_performance_md_says():
     """docs/performance.md: float32 arithmetic keeps Hessians within the kernels' float32
     tolerance (1e-5) but not soft-label gradients, where p - y cancels."""
