@@ -289,7 +289,7 @@ def instances(cls: type["Objective"]):
     """One instance of ``cls`` per value of each parameter's ``grid`` (the others at their
     defaults), after the default instance: what the registry-driven tests try."""
     yield cls()
-    for p in cls.params:
+    for p in cls._declared():
         for value in p.grid:
             yield cls(**{p.name: value})
 
