@@ -47,13 +47,15 @@ def resolve(objective) -> Objective:
 
 
 class EngineObjective:
-    """Base of the engine callables: an objective plus float32 gradient and Hessian buffers
-    in the engine's memory order (``order``), allocated once and reused every round.
+    """Base of the engine callables: an objective plus, per training data set, its
+    :class:`Targets` and float32 gradient and Hessian buffers in the engine's memory order
+    (``order``), made on that data set's first round and reused every round after.
 
-    Labels and weights come from the engine's data set as :class:`Targets`, validated once
-    (:func:`targets_of`); later rounds on the same data set object reuse them and only the
-    margins are checked.  (Changing a data set's labels in place between rounds is
-    therefore not seen.)
+    The state belongs to the data set (held while it lives), not to the callable, so one
+    callable may serve several trainings at once, in threads, as a parameter dict is
+    shared (one training per data set at a time).  Labels and weights come from the data
+    set, validated once (:func:`targets_of`); only the margins are checked each round.
+    (Changing a data set's labels in place between rounds is therefore not seen.)
 
     ``offset``: an intercept the engine's scores do not include, added to them (see
     :meth:`Objective.gradient_hessian`).
@@ -65,33 +67,46 @@ class EngineObjective:
     def __init__(self, objective: Objective | str, offset=None):
         self.objective = resolve(objective)
         self.offset = offset
-        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
-        self._prepared: tuple[Any, Targets] | None = None
+        self._trainings = weakref.WeakKeyDictionary()
+
+    def training_state(self, data, raw: np.ndarray) -> tuple[Targets, np.ndarray, np.ndarray]:
+        """``(targets, gradient buffer, Hessian buffer)`` of data set ``data`` for margins
+        like ``raw``, made on first use."""
+        try:
+            state = self._trainings.get(data)
+        except TypeError:  # a data set that cannot be weakly referenced: state per call
+            state = None
+        if state is None or state[1].shape != raw.shape:
+            state = (targets_of(self.objective, data, raw.shape),
+                     np.empty(raw.shape, np.float32, order=self.order),
+                     np.empty(raw.shape, np.float32, order=self.order))
+            try:
+                self._trainings[data] = state
+            except TypeError:
+                pass
+        return state
 
     def gradient_hessian(self, data, raw: np.ndarray):
         """Gradient and Hessian for margins ``raw`` on engine data set ``data``."""
-        if self._buffers is None or self._buffers[0].shape != raw.shape:
-            self._buffers = (np.empty(raw.shape, np.float32, order=self.order),
-                             np.empty(raw.shape, np.float32, order=self.order))
-        g, h = self._buffers
         obj = self.objective
         if raw.ndim != (2 if obj.is_multiclass else 1):
             v.check_raw(raw, multiclass=obj.is_multiclass)  # raises, naming the shape
-        if self._prepared is None or self._prepared[0] is not data \
-                or self._prepared[1].n_rows != raw.shape[0]:
-            self._prepared = (data, targets_of(obj, data, raw.shape))
-        return obj.gradient_hessian(self._prepared[1], raw, offset=self.offset, gradient_out=g,
-                                    hessian_out=h)
+        t, g, h = self.training_state(data, raw)
+        return obj.gradient_hessian(t, raw, offset=self.offset, gradient_out=g, hessian_out=h)
 
     def __deepcopy__(self, memo):
         # lightgbm.train deep-copies its params, callable objective included: share this
-        # instance (and its buffers and validated targets) instead of duplicating them.
+        # instance (its state is per data set) instead of duplicating it.
         return self
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_buffers"] = state["_prepared"] = None
+        del state["_trainings"]
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._trainings = weakref.WeakKeyDictionary()
 
     def __repr__(self):
         return f"{type(self).__name__}({self.objective!r})"

@@ -456,9 +456,9 @@ def test_lightgbm_calls_the_objective_instance_it_was_given():
     callable_obj = gl.objective(obj)
     ds = gl.dataset(X, y, obj)
     lgb.train({"objective": callable_obj, "num_class": 3, "verbose": -1, "metric": "None"}, ds, 3)
-    g, h = callable_obj._buffers
+    assert list(callable_obj._trainings) == [ds]  # the state LightGBM's rounds used
+    _, g, h = callable_obj._trainings[ds]
     assert g.shape == (300, 3) and g.flags.f_contiguous and g.dtype == np.float32
-    assert callable_obj._prepared is not None and callable_obj._prepared[0] is ds
 
 
 @pytest.mark.parametrize("engine", ["xgboost", "lightgbm", "catboost"])

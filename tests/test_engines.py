@@ -366,7 +366,7 @@ def test_callables_read_the_attached_targets(data, engine):
     preds = np.linspace(-2.0, 2.0, len(y) * K).reshape(len(y), K)
     preds = preds.astype(np.float32) if engine == "xgboost" else np.asfortranarray(preds)
     g, h = fobj(preds, ds)
-    prepared = fobj._prepared[1]
+    prepared = fobj.training_state(ds, preds)[0]
     assert np.shares_memory(prepared.y, targets.y)
     assert np.shares_memory(prepared.sample_weight, targets.sample_weight)
     g_ref, h_ref = obj.gradient_hessian(soft, preds.astype(np.float64), cells)
@@ -375,7 +375,8 @@ def test_callables_read_the_attached_targets(data, engine):
     hard = (gx.dmatrix if engine == "xgboost" else gl.dataset)(X, y, obj)  # class indices
     fobj_hard = ADAPTERS[engine].objective(obj)
     fobj_hard(preds, hard)
-    assert np.shares_memory(fobj_hard._prepared[1].y, getattr(hard, _engines.TARGETS_ATTR).y)
+    assert np.shares_memory(fobj_hard.training_state(hard, preds)[0].y,
+                           getattr(hard, _engines.TARGETS_ATTR).y)
     if engine == "xgboost":  # a plain DMatrix: XGBoost's float32 label matrix, row weights
         plain = xgb.DMatrix(X, label=soft, weight=w)
         g2, h2 = gx.objective(obj)(preds, plain)
@@ -839,3 +840,49 @@ def test_inferred_class_count():
         gx.train("brier", X, y, num_boost_round=1)
     with pytest.raises(ValueError, match=r"y holds class indices up to 1000000000 for 30 rows"):
         gx.train("brier", X, np.where(np.arange(30) == 0, 10**9, y), num_boost_round=1)
+
+
+@pytest.mark.parametrize("engine", ["xgboost", "lightgbm"])
+def test_one_callable_shared_by_concurrent_trainings(engine):
+    """One objective callable (and one metric) passed to two trainings running at once in
+    threads, as a parameter dict is shared: each training's models are bit for bit those it
+    trains alone (the callable's state belongs to each training's data set)."""
+    import threading
+
+    rng = np.random.default_rng(4)
+    sets = []
+    for _ in range(2):
+        X = rng.normal(size=(3000, 5))
+        sets.append((X, np.argmax(X[:, :K] + rng.normal(size=(3000, K)), axis=1)))
+    obj = gradhess.get("brier")
+    fobj, feval = ADAPTERS[engine].objective(obj), ADAPTERS[engine].metric(obj)
+
+    def train(X, y):
+        c = obj.init_raw(y)
+        if engine == "xgboost":
+            params = {"num_class": K, "base_score": json.dumps(c.tolist()), "nthread": 1,
+                      "disable_default_eval_metric": 1, "max_depth": 3}
+            ds = gx.dmatrix(X, y, obj)
+            booster = xgb.train(params, ds, 20, obj=fobj, custom_metric=feval, evals=[(ds, "t")],
+                                verbose_eval=False)
+            return booster.predict(xgb.DMatrix(X), output_margin=True)
+        params = {"objective": fobj, "num_class": K, "verbose": -1, "metric": "None",
+                  "num_threads": 1, "num_leaves": 7}
+        ds = gl.dataset(X, y, obj, intercept=c)
+        booster = lgb.train(params, ds, 20, valid_sets=[ds], feval=feval)
+        return booster.predict(X, raw_score=True)
+
+    alone = [train(*s) for s in sets]
+    together = [None, None]
+
+    def run(i):
+        together[i] = train(*sets[i])
+
+    for _ in range(3):
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for a, b in zip(alone, together):
+            np.testing.assert_array_equal(a, b)
