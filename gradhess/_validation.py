@@ -84,7 +84,7 @@ def class_count(y: np.ndarray) -> int:
     where that is no class count (a negative or a huge largest index)."""
     top = y.max()
     if not (0 <= top < 2**62):
-        raise ValueError(f"y holds class indices up to {top!r}: class indices are 0..K-1")
+        raise ValueError(f"y holds class indices up to {top.item()!r}: class indices are 0..K-1")
     return int(top) + 1
 
 

@@ -254,3 +254,22 @@ def test_cell_weights_refused_where_undefined(name):
 def test_label_smoothing(name, bad):
     with pytest.raises(ValueError, match=r"label_smoothing must be (in|a number in) \[0, 1\); got"):
         gradhess.get(name, label_smoothing=bad)
+
+
+@pytest.mark.parametrize("labels, match", [
+    (np.array([0, 10**9]), r"y holds class indices up to 1000000000 for 2 rows: pass the class count"),
+    (np.array([0, 2**62]), r"y holds class indices up to 4611686018427387904: class indices are 0..K-1"),
+    (np.array([0.0, 1e20]), r"y holds class indices up to 1e\+20: class indices are 0..K-1"),
+    (np.array([0, -3]), r"y holds class indices up to 0 for|class index outside"),
+])
+def test_init_raw_refuses_class_counts_that_are_no_class_counts(labels, match):
+    """A huge largest class index would make K huge (an (K,) intercept, bincount's array):
+    refused, naming it, before anything is allocated."""
+    with pytest.raises(ValueError, match=match):
+        gradhess.get("cross_entropy").init_raw(labels)
+
+
+@pytest.mark.parametrize("bad", [2.5, "3", True])
+def test_n_classes_must_be_a_whole_number(bad):
+    with pytest.raises(ValueError, match=r"n_classes must be a whole number; got"):
+        gradhess.get("cross_entropy").init_raw(np.array([0, 1]), n_classes=bad)
