@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from . import checking, hessians
 from .objectives import OBJECTIVES
@@ -228,14 +230,33 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if args.command == "check":
-        return args.func(args)
+    interrupted = []
+
+    def on_interrupt(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    # An engine may turn the KeyboardInterrupt raised in a callback into an error of its own
+    # (CatBoost does): the flag says it was an interrupt all the same.
+    previous = signal.signal(signal.SIGINT, on_interrupt) \
+        if threading.current_thread() is threading.main_thread() else None
     try:
+        if args.command == "check":
+            return args.func(args)
         return args.func(args)
+    except KeyboardInterrupt:
+        print(f"gradhess {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
     except Exception as exc:  # an engine's own error types included: one line, no traceback
+        if interrupted:
+            print(f"gradhess {args.command}: interrupted; nothing was written", file=sys.stderr)
+            return 130
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"gradhess {args.command}: {message}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from . import _engines as e
 from . import _validation as v
-from ._io import atomic_path, write_bytes
+from ._io import atomic_folder, atomic_path, check_folder_target
 
 MODEL_FILES = {"xgboost": "model.json", "lightgbm": "model.txt", "catboost": "model.cbm"}
 
@@ -216,6 +216,10 @@ def fit(data, *, objective: str, engine: str, out, label=None, proba_columns=Non
     adapter = __import__(f"gradhess.{engine}", fromlist=["train"])
     e.require(engine, engine)
     obj = get(objective) if hessian is None else get(objective, hessian=hessian)
+    try:
+        out = check_folder_target(out, "--out", "metadata.json")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     df = read_table(data)
     with naming_table(data):
         y, w, classes = targets_from(df, obj, label, proba_columns, weight)
@@ -247,8 +251,6 @@ def fit(data, *, objective: str, engine: str, out, label=None, proba_columns=Non
                               callbacks=[bar.engine_callback(engine)])
     finally:
         bar.close()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     meta = {
         **e.metadata(obj, n_classes, obj.init_raw(y, w, n_classes=n_classes)),
         "engine": engine,
@@ -258,10 +260,14 @@ def fit(data, *, objective: str, engine: str, out, label=None, proba_columns=Non
         "proba_columns": proba_columns,
         "versions": {"gradhess": __version__, engine: __import__(engine).__version__},
     }
-    model_path = out / MODEL_FILES[engine]
-    with atomic_path(model_path, suffix=model_path.suffix) as tmp:
-        model.save_model(tmp)
-    write_bytes(out / "metadata.json", json.dumps(meta, indent=2).encode())  # last: marks a complete model
+    try:  # everything serialised before anything is written
+        meta_bytes = json.dumps(meta, indent=2).encode()
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"cannot store the model's metadata ({exc}): use class labels that are "
+                         f"numbers or strings") from None
+    with atomic_folder(out) as tmp:  # the model folder replaced as a whole
+        model.save_model(str(tmp / MODEL_FILES[engine]))
+        (tmp / "metadata.json").write_bytes(meta_bytes)
     return out
 
 

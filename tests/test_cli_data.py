@@ -377,3 +377,72 @@ def test_rounds_must_be_positive(tables, tmp_path):
                            "animal", "--rounds", 0, "--out", tmp_path / "m"),
                        "argument --rounds: expected a positive integer; got 0")
     assert not (tmp_path / "m").exists()
+
+
+# ------------------------------------------------------------ model folders and interrupts
+def test_fit_replaces_the_model_folder_as_a_whole(tables, tmp_path):
+    """Metadata that cannot be stored (a datetime label) fails before anything is written:
+    no lone model file in a new folder, and an existing model stays as it was; a refit
+    with another engine leaves no file of the first; --out problems are found before
+    training."""
+    d, _ = tables
+    df = pd.read_csv(d / "train.csv")
+    df["when"] = pd.to_datetime("2020-01-01") + pd.to_timedelta(df.index % 3, unit="D")
+    df.drop(columns=["animal"]).to_parquet(tmp_path / "dates.parquet")
+    fresh = tmp_path / "fresh"
+    res = run("fit", tmp_path / "dates.parquet", "--objective", "brier", "--engine", "xgboost",
+              "--label", "when", "--rounds", "2", "--out", fresh)
+    one_line_error(res, "cannot store the model's metadata")
+    assert not fresh.exists() and not list(tmp_path.glob(".fresh*"))
+    model = tmp_path / "model"
+    assert run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost", "--label",
+               "animal", "--rounds", "2", "--out", model).returncode == 0
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    res = run("fit", tmp_path / "dates.parquet", "--objective", "brier", "--engine", "lightgbm",
+              "--label", "when", "--rounds", "2", "--out", model)
+    one_line_error(res, "cannot store the model's metadata")
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before
+    assert run("fit", d / "train.csv", "--objective", "brier", "--engine", "lightgbm", "--label",
+               "animal", "--rounds", "2", "--out", model).returncode == 0
+    assert sorted(p.name for p in model.iterdir()) == ["metadata.json", "model.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    # --out problems, before any training
+    (tmp_path / "a_file").write_text("x")
+    other = tmp_path / "someone_elses"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    (other / "metadata.json").mkdir()
+    for out, fragment in ((tmp_path / "a_file", "exists and is not a folder"),
+                          (other, "refusing to replace it")):
+        one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost",
+                           "--label", "animal", "--out", out), fragment)
+    assert (other / "notes.txt").read_text() == "keep me"
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost",
+                           "--label", "animal", "--out", locked / "m"), "cannot write in")
+
+
+@pytest.mark.parametrize("engine", ["xgboost", "lightgbm", "catboost"])
+def test_interrupted_fit_says_so_and_writes_nothing(tmp_path, engine):
+    """Ctrl-C during training: one line saying so, exit code 130, no model folder."""
+    import signal
+    import time
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 10))
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(10)]).assign(y=rng.integers(0, 4, 20_000))
+    df.to_csv(tmp_path / "big.csv", index=False)
+    out = tmp_path / "model"
+    proc = subprocess.Popen([sys.executable, "-m", "gradhess", "fit", str(tmp_path / "big.csv"),
+                             "--objective", "cross_entropy", "--engine", engine, "--label", "y",
+                             "--rounds", "100000", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # imports, reading, the first rounds
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    lines = [line for line in stderr.splitlines() if line.strip() and "compiling" not in line]
+    assert lines == [f"gradhess fit: interrupted; nothing was written"], stderr
+    assert not out.exists()
