@@ -230,7 +230,7 @@ def test_bad_label_weight_and_empty_tables(tables, tmp_path):
 def test_unknown_objective_engine_and_unreadable_files(tables, tmp_path):
     d, _ = tables
     one_line_error(run("fit", d / "train.csv", "--objective", "hinge", "--engine", "xgboost", "--label",
-                       "animal", "--out", tmp_path / "m"), "invalid choice: 'hinge'")
+                       "animal", "--out", tmp_path / "m"), "unknown objective 'hinge'", "package.module:ClassName")
     one_line_error(run("fit", d / "train.csv", "--objective", "brier", "--engine", "sklearn", "--label",
                        "animal", "--out", tmp_path / "m"), "invalid choice: 'sklearn'")
     one_line_error(run("fit", d / "garbage.parquet", "--objective", "brier", "--engine", "xgboost",
