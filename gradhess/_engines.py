@@ -317,9 +317,40 @@ def check_columns(X, n_features: int, what: str = "the booster") -> None:
         raise ValueError(f"X has {columns} features but {what} was trained on {n_features}")
 
 
+#: The largest feature magnitude an engine that holds features as float32 takes.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: The largest weight the engines' float32 gradients and Hessians hold, summed over a
+#: million rows, without overflowing.
+MAX_WEIGHT = 1e30
+
+
+def check_rounds(num_boost_round, early_stopping_rounds) -> None:
+    """One rule for every engine: a positive whole number of rounds, and early stopping off
+    (None) or after a positive whole number of rounds."""
+    for name, value, optional in (("num_boost_round", num_boost_round, False),
+                                  ("early_stopping_rounds", early_stopping_rounds, True)):
+        if value is None and optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive whole number"
+                             + (" or None" if optional else "") + f"; got {value!r}")
+
+
+def check_engine_weights(t: Targets, name: str = "sample_weight") -> None:
+    """Weights whose gradients and Hessians the engines' float32 would overflow (the model
+    would silently fit the intercept only) are refused, naming the first."""
+    w = t.sample_weight
+    if w is not None and w.size and w.max() > MAX_WEIGHT:
+        row = int(np.argwhere(w > MAX_WEIGHT)[0][0])
+        raise ValueError(f"{name} has a weight of {float(w.reshape(len(w), -1)[row].max()):g} at "
+                         f"row {row}: weights above {MAX_WEIGHT:g} overflow the engines' float32 "
+                         f"gradients; rescale them (only their ratios matter)")
+
+
 def check_no_inf(X, name: str, engine: str) -> None:
-    """A clear error for infinite feature values (NumPy arrays, pandas DataFrames, SciPy
-    sparse matrices), for an engine that fails on them deep inside."""
+    """A clear error for infinite feature values, and for values beyond float32's range,
+    which ``engine`` holds its features in (NumPy arrays, pandas DataFrames, SciPy sparse
+    matrices), for an engine that fails on them deep inside or trains on them silently."""
     data = getattr(X, "data", None) if hasattr(X, "tocsr") else X
     if hasattr(data, "columns") and hasattr(data, "select_dtypes"):  # pandas
         data = data.select_dtypes("number").to_numpy()
@@ -327,15 +358,20 @@ def check_no_inf(X, name: str, engine: str) -> None:
         return
     step = max(1, (1 << 22) // max(1, data[0].size if data.ndim > 1 and len(data) else 1))
     for start in range(0, len(data), step):
-        bad = np.isinf(data[start:start + step])
+        with np.errstate(invalid="ignore"):
+            bad = np.abs(data[start:start + step]) > FLOAT32_MAX
         if bad.any():
             where = np.argwhere(bad)[0] + np.array([start] + [0] * (bad.ndim - 1))
             at = (f"row {where[0]}, column {where[1]}" if bad.ndim == 2 and data is X
                   else f"entry {tuple(int(i) for i in where)}")
+            value = float(data[tuple(where)])
+            if np.isinf(value):
+                raise ValueError(
+                    f"{name} has an infinite value at {at}: {engine} does not accept infinite "
+                    f"features (replace them, with NaN for a missing value)")
             raise ValueError(
-                f"{name} has an infinite value at {at}: {engine} does not accept infinite "
-                f"features (replace them, with NaN for a missing value)"
-            )
+                f"{name} has the value {value:g} at {at}, beyond float32's range, in which "
+                f"{engine} holds features: rescale the feature")
 
 
 def as_eval_list(eval_set) -> list[tuple]:

@@ -185,6 +185,7 @@ def pool(X, y, objective: Objective | str, sample_weight=None, *, n_classes=None
     cb = _cb()
     obj = e.resolve(objective)
     t = obj.prepare(y, sample_weight, n_classes=n_classes)  # CatBoost copies them
+    e.check_engine_weights(t)
     if t.cell_weights:
         raise ValueError(
             "CatBoost carries one weight per object: per-cell weights of shape "
@@ -227,7 +228,9 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """
     cb = _cb()
     obj = e.resolve(objective)
+    e.check_rounds(num_boost_round, early_stopping_rounds)
     t = obj.prepare(y, sample_weight, n_classes=n_classes)  # CatBoost copies them
+    e.check_engine_weights(t)
     c = obj.init_raw(t)
     params = dict(params or {})
     for key in ("loss_function", "objective"):
@@ -246,6 +249,8 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     params.setdefault("allow_writing_files", False)
     eval_list = e.as_eval_list(eval_set)
     e.check_features(X, t.n_rows, eval_list)
+    for i, (Xi, _, _) in enumerate([(X, None, None)] + eval_list):
+        e.check_no_inf(Xi, "X" if i == 0 else f"eval_set[{i - 1}] X", "CatBoost")
     train_pool = pool(X, t, obj)
     _check_targets_vary(train_pool)
     evals = []

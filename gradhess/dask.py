@@ -189,6 +189,7 @@ def train(client, objective: Objective | str, X, y, *, sample_weight=None, param
     :func:`gradhess.xgboost.predict_proba`.
     """
     da, xd = _modules()
+    e.check_rounds(num_boost_round, early_stopping_rounds)
     obj = e.resolve(objective)
     # every set as dask arrays, once (a dask DataFrame's conversion computes its lengths)
     sets = []

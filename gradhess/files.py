@@ -36,6 +36,8 @@ def read_table(path) -> "object":
     """A CSV or Parquet file (by extension: .parquet/.pq is Parquet, anything else CSV)."""
     pd = _pandas()
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot read {path}: it is a folder, not a data file")
     if not path.is_file():
         raise InputError(f"cannot read {path}: no such file")
     try:
@@ -279,9 +281,14 @@ def load(model_dir):
         raise InputError(f"{model_dir} is not a gradhess model directory (no metadata.json)")
     try:
         meta = json.loads(meta_path.read_text())
-        engine = meta["engine"]
-    except (ValueError, KeyError) as exc:
+    except ValueError as exc:
         raise InputError(f"cannot read {meta_path}: {exc}") from None
+    missing = [key for key in ("engine", "objective", "params", "n_classes", "classes", "features")
+               if not isinstance(meta, dict) or key not in meta]
+    if missing:
+        raise InputError(f"cannot read {meta_path}: it has no {', '.join(map(repr, missing))} "
+                         f"(not written by gradhess fit, or edited)")
+    engine = meta["engine"]
     e.require(engine, engine)
     path = model_dir / MODEL_FILES[engine]
     if not path.is_file():

@@ -290,7 +290,9 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """
     lgb = _lgb()
     obj = e.resolve(objective)
+    e.check_rounds(num_boost_round, early_stopping_rounds)
     t = obj.prepare(y, sample_weight, n_classes=n_classes)  # held while training only
+    e.check_engine_weights(t)
     c = obj.init_raw(t)
     # softmax objectives: the callables add the intercept to LightGBM's scores, instead of an
     # (n, K) init_score (of which LightGBM keeps two float64 copies)
@@ -303,6 +305,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     for i, (Xv, yv, wv) in enumerate(eval_list):
         with e.naming_eval_set(i):
             tv = obj.prepare(yv, wv, n_classes=t.n_classes)
+            e.check_engine_weights(tv)
         valid_sets.append(_dataset(Xv, obj, tv, init_score=offset is None, intercept=c,
                                    reference=dtrain))
         valid_names.append(f"valid_{i}")

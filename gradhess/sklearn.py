@@ -205,10 +205,15 @@ class BoostingClassifier(ClassifierMixin, BaseEstimator):
             return arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float64)
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = _raveled(arr, stacklevel=4)  # fit's caller
-        check_classification_targets(arr)
-        if fitting:
-            self.classes_, idx = np.unique(arr, return_inverse=True)
-            return idx
+        try:
+            check_classification_targets(arr)
+            if fitting:
+                self.classes_, idx = np.unique(arr, return_inverse=True)
+                return idx
+        except TypeError:  # labels that do not compare: None among strings, say
+            kinds = sorted({type(v).__name__ for v in arr.ravel().tolist()})
+            raise ValueError(f"y mixes labels of types {', '.join(kinds)} that cannot be "
+                             f"ordered; use labels of one type (and no None)") from None
         idx = np.searchsorted(self.classes_, arr)
         idx = np.clip(idx, 0, len(self.classes_) - 1)
         unknown = self.classes_[idx] != arr

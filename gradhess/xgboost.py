@@ -274,7 +274,9 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     """
     xgb = _xgb()
     obj = e.resolve(objective)
+    e.check_rounds(num_boost_round, early_stopping_rounds)
     t = obj.prepare(y, sample_weight, n_classes=n_classes)  # held while training only
+    e.check_engine_weights(t)
     intercept = obj.init_raw(t)
     engine_params = _engine_params(obj, t, params, intercept)
     eval_list = e.as_eval_list(eval_set)
@@ -294,6 +296,7 @@ def train(objective: Objective | str, X, y, *, sample_weight=None, params: dict 
     for i, (Xv, yv, wv) in enumerate(eval_list):
         with e.naming_eval_set(i):
             tv = obj.prepare(yv, wv, n_classes=t.n_classes)
+            e.check_engine_weights(tv)
         evals.append((_dmatrix(Xv, tv, engine_label=engine_label, quantised=quantised,
                                **({"ref": dtrain, **quantile} if quantised else {})),
                       f"valid_{i}"))

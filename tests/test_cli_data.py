@@ -446,3 +446,17 @@ def test_interrupted_fit_says_so_and_writes_nothing(tmp_path, engine):
     lines = [line for line in stderr.splitlines() if line.strip() and "compiling" not in line]
     assert lines == [f"gradhess fit: interrupted; nothing was written"], stderr
     assert not out.exists()
+
+
+def test_a_folder_as_data_and_metadata_without_its_keys(tables, tmp_path):
+    d, _ = tables
+    one_line_error(run("fit", tmp_path, "--objective", "brier", "--engine", "xgboost", "--label",
+                       "animal", "--out", tmp_path / "m"), "it is a folder, not a data file")
+    model = tmp_path / "model"
+    assert run("fit", d / "train.csv", "--objective", "brier", "--engine", "xgboost", "--label",
+               "animal", "--rounds", "2", "--out", model).returncode == 0
+    meta = json.loads((model / "metadata.json").read_text())
+    del meta["features"]
+    (model / "metadata.json").write_text(json.dumps(meta))
+    one_line_error(run("predict", model, d / "valid.csv", "--out", tmp_path / "p.csv"),
+                   "has no 'features'")

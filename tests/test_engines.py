@@ -886,3 +886,34 @@ def test_one_callable_shared_by_concurrent_trainings(engine):
             t.join()
         for a, b in zip(alone, together):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("engine", list(ADAPTERS))
+def test_rounds_weights_and_features_one_rule_for_every_engine(data, engine):
+    """Round counts that are not positive whole numbers, weights whose float32 gradients
+    would overflow (LightGBM trained an intercept-only model on them) and features beyond
+    float32's range (XGBoost failed inside, CatBoost trained on them silently): refused
+    alike, before training."""
+    X, y, w = data
+    ad = ADAPTERS[engine]
+    for rounds in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=rf"^num_boost_round must be a positive whole number; "
+                                             rf"got {rounds!r}$"):
+            ad.train("brier", X, y, num_boost_round=rounds)
+    for patience in (0, -1):
+        with pytest.raises(ValueError, match=r"^early_stopping_rounds must be a positive whole "
+                                             r"number or None"):
+            ad.train("brier", X, y, num_boost_round=2, eval_set=[(X, y)],
+                     early_stopping_rounds=patience)
+    heavy = w.copy()
+    heavy[5] = 1e300
+    with pytest.raises(ValueError, match=r"^sample_weight has a weight of 1e\+300 at row 5"):
+        ad.train("brier", X, y, sample_weight=heavy, num_boost_round=1)
+    with pytest.raises(ValueError, match=r"^eval_set\[0\] sample_weight has a weight of 1e\+300"):
+        ad.train("brier", X, y, num_boost_round=1, eval_set=[(X, y, heavy)])
+    if engine != "lightgbm":  # (LightGBM bins float64 features)
+        big = X.copy()
+        big[3, 2] = 1e307
+        with pytest.raises(ValueError, match=r"^X has the value 1e\+307 at row 3, column 2, beyond "
+                                             r"float32's range"):
+            ad.train("brier", big, y, num_boost_round=1)

@@ -279,3 +279,11 @@ def test_objective_instance_clones_and_tunes(iris):
     assert grid.best_estimator_.objective.hessian in ("exact", "majorizer")
     with pytest.raises(ValueError, match="cross_entropy takes no parameter .gamma."):
         gradhess.get("cross_entropy").set_params(gamma=2)
+
+
+def test_labels_of_mixed_types_are_named(iris):
+    X, y = iris
+    y = y.astype(object)
+    y[3] = None
+    with pytest.raises(ValueError, match=r"y mixes labels of types NoneType, str"):
+        BoostingClassifier(n_estimators=2).fit(X, y)
