@@ -153,7 +153,8 @@ def test_compiled_loss_matches_reference(case):
 @pytest.mark.parametrize("name", ["focal", "spherical", "cross_entropy"])
 def test_compiled_loss_parameters_layouts_and_bad_margins(name):
     """Focusing parameters and label smoothing reach the loss kernel; column-major margins;
-    a non-finite margin in a later block is reported by row."""
+    class-index labels over several blocks; a non-finite margin in a later block is
+    reported by row."""
     n, k = 3 * compiled.BLOCK_ROWS + 7, 5
     y, z, w = problem(name, "soft", "row", k, "float64")
     variants = {"focal": [{"gamma": g} for g in (0.0, 0.5, 2.0, 3.0)],
@@ -164,6 +165,13 @@ def test_compiled_loss_parameters_layouts_and_bad_margins(name):
         for zz in (z, np.asfortranarray(z)):
             got = obj.loss(y, zz, w)
             assert checking.relative_error(got, expected, row_scale(w, len(y)), FLOOR) <= 1e-12
+    # class-index labels over several blocks: each block's labelled cells set and reset
+    rng = np.random.default_rng(4)
+    yy = rng.integers(0, k, n)
+    zz = checking.random_margins(rng, n, k).astype(np.float32)
+    obj = fast(name, **({"label_smoothing": 0.3} if name == "cross_entropy" else {}))
+    expected = reference(obj).loss(yy, zz)
+    assert checking.relative_error(obj.loss(yy, zz), expected, np.ones(n), FLOOR) <= 1e-5
     obj = fast(name)
     yy = np.arange(n) % k
     zz = np.zeros((n, k), np.float32)
@@ -301,20 +309,16 @@ MAJORIZER_PAIRS = ["brier", "focal", "ranked_probability", "cross_entropy"]
 
 
 @pytest.mark.parametrize("name", MAJORIZER_PAIRS)
-def test_majorizer_pair_sums_in_tiles(name):
-    """The majorizers' pair sums run in tiles of ``PAIR_TILE`` classes from
-    ``PAIR_TILES_FROM`` classes on, zero-padded to whole tiles: K around that threshold and
-    not a multiple of the tile (the registry's K are 2, 3, 10 and 200), several blocks of
-    rows with a partial last one, the argmax in every class; the batch kernels (tiled:
-    adding to the block's ``h`` in place, reading ``u`` in place for Brier and focal and
-    from a copy for cross-entropy, whose ``u`` is its cell weights) and the one-row kernels
-    (which keep the loop per pair), against the reference to 1e-12."""
+def test_majorizer_pair_sums(name):
+    """The majorizers' sums over pairs of classes (each pair once, added to both rows, the
+    argmax swapped into class 0 for it): K around 10 and not a multiple of 5 (the
+    registry's K are 2, 3, 10 and 200), several blocks of rows with a partial last one, the
+    argmax in every class; the batch kernels (Brier's and focal's ``u`` computed, cross-
+    entropy's its cell weights) and the one-row kernels, against the reference to 1e-12."""
     rng = np.random.default_rng(11)
     cls = gradhess.OBJECTIVES[name]
     n = 2 * compiled.BLOCK_ROWS + 17
-    ks = [compiled.PAIR_TILES_FROM - 1, compiled.PAIR_TILES_FROM,
-          compiled.PAIR_TILES_FROM + 1, 3 * compiled.PAIR_TILE + 2]
-    for k in ks:
+    for k in (7, 9, 10, 11, 17):
         z = checking.random_margins(rng, n, k)
         z[:k, :] = 0.0
         z[np.arange(k), np.arange(k)] = 5.0  # row i's argmax is class i
@@ -337,28 +341,6 @@ def test_majorizer_pair_sums_in_tiles(name):
                 hessians.CLIP_FLOOR, params, g1, h1)
             assert checking.relative_error(h1[None], hr_rows[i:i + 1], w_row[i:i + 1],
                                            FLOOR) <= 1e-12, (k, i)
-
-
-def test_tiled_pair_sums_refuse_a_hessian_outside_its_slot():
-    """The tiled pair sums add to the block's ``h`` where the batch driver keeps it (the
-    pair sums' ``H`` slot); any other ``h`` is refused, not silently left without them."""
-    k, b = 10, compiled.BLOCK_ROWS
-    rng = np.random.default_rng(0)
-    work = np.zeros((compiled.WORK_SLOTS, k + 1, b))
-    p = rng.dirichlet(np.ones(k), b).T.copy()
-    u = work[compiled.SLOT_V, :k]
-    u[:] = 2.0 * p
-    c, ca = (p * u).sum(axis=0), np.zeros(b)
-    a = np.zeros(b, np.int64)
-    pp, pu, uu, w = (np.zeros((k + 1, b)) for _ in range(4))
-    for h in (np.zeros((k, b)), work[compiled.SLOT_D, :k]):
-        with pytest.raises(ValueError, match=r"h in work\[SLOT_H\]"):
-            compiled.majorizer_pair_tiles(p, u, c, ca, a, h, work, b)
-        with pytest.raises(ValueError, match=r"h in work\[SLOT_H\]"):
-            compiled.ranked_probability_pair_tiles(p, pp, pu, uu, w[:k], h, work, b, 1.0)
-    h = work[compiled.SLOT_H, :k]
-    compiled.majorizer_pair_tiles(p, u, c, ca, a, h, work, b)
-    assert (h > 0.0).all()
 
 
 def test_prepared_targets_reused_and_threads_agree(monkeypatch):
@@ -441,6 +423,30 @@ def test_vectorisable_exp_and_log1p_are_accurate():
     nz = want_lg > 0
     assert np.max(np.abs(lg[nz] / want_lg[nz] - 1)) < 1e-15
     assert lg[x == 0].tolist() == [0.0]
+
+
+def test_kernel_caches_are_keyed_on_every_kernel_module():
+    """numba keys a cached function on its own file's source alone: the one-liners of
+    ``compiled`` are built from cores, blocks and drivers in the other kernel modules (their
+    code compiled into the one-liners' cached code), so every
+    kernel function's cache is keyed on all of them (an edit of ``_cores.py`` compiles
+    ``brier_rows`` again instead of loading the stale one)."""
+    import hashlib
+    from pathlib import Path
+
+    from gradhess.kernels import _blocks, _cores, _diagonals, _drivers, _numerics
+
+    modules = [_numerics, _blocks, _diagonals, _cores, _drivers, compiled]
+    digest = hashlib.sha256(repr((hessians.EXACT, hessians.GAUSS_NEWTON, hessians.MAJORIZER,
+                                  hessians.CLIP, hessians.CONSTANT)).encode())
+    for module in modules:
+        digest.update(Path(module.__file__).read_bytes())
+    kernels = [fn for module in modules for fn in vars(module).values()
+               if getattr(getattr(fn, "py_func", None), "__module__", None) == module.__name__]
+    assert compiled.brier_rows in kernels and _cores.brier_core in kernels
+    for fn in kernels:
+        own, combined = fn._cache._cache_file._source_stamp
+        assert combined == digest.hexdigest() and not isinstance(own, tuple), fn
 
 
 def test_lightgbm_calls_the_objective_instance_it_was_given():
