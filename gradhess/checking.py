@@ -13,8 +13,10 @@ method set, not only the registered ones:
   (:func:`_link_curvature`, from the finite-difference gradient of the same
   function): what is left is the Gauss-Newton matrix ``J^T D J`` with ``D``
   the score's curvature at ``y = p``.  For a proper score the link term
-  vanishes.  Its diagonal and its absolute row sums are what the two
-  strategies return;
+  vanishes.  Label smoothing would move the labels ``p`` to
+  ``(1 - alpha) p + alpha / K``, so this is differenced without it: the
+  target is then the prediction itself.  Its diagonal and its absolute row
+  sums are what the two strategies return;
 * ``"clip"`` against ``max(exact, CLIP_FLOOR * row weight)``; ``"constant"``
   against the weights.
 """
@@ -129,6 +131,7 @@ def expected_hessian(obj, strategy: str, y, z, w, gradient_obj=None) -> np.ndarr
             h = np.maximum(h, floor * (rw if h.ndim == 1 else rw[:, None]))
     elif strategy in ("gauss_newton", "majorizer"):
         p = np.asarray(obj.predict_proba(z), dtype=np.float64)
+        gobj = _without_smoothing(gobj)
         gn = fd_hessian_matrix(gobj, p, z, w) - _link_curvature(fd_gradient(gobj, p, z, w), p)
         # The Gauss-Newton matrix is symmetric; average out finite-difference noise.
         if gn.ndim == 3:
@@ -141,6 +144,13 @@ def expected_hessian(obj, strategy: str, y, z, w, gradient_obj=None) -> np.ndarr
     else:
         raise ValueError(f"no finite-difference check for hessian strategy {strategy!r}")
     return h * scale
+
+
+def _without_smoothing(obj):
+    """``obj`` with its label smoothing at 0 (``obj`` itself when it has none)."""
+    if not getattr(obj, "label_smoothing", 0.0):
+        return obj
+    return type(obj)(**{**obj.get_params(deep=False), "label_smoothing": 0.0})
 
 
 def _link_curvature(g0: np.ndarray, p: np.ndarray) -> np.ndarray:
